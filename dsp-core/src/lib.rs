@@ -1,0 +1,30 @@
+//! `dsp-core`: the real-time core shared by every plugin of the suite.
+//!
+//! Nothing in this crate knows about a plugin framework. Plugins are thin shells that move
+//! host audio into an [`runner::AudioSide`] and read results back; everything else lives here:
+//!
+//! * [`stft`]: STFT / ISTFT on `realfft` with perfect reconstruction.
+//! * [`resample`]: fixed-ratio block resampling between host and model rates (`rubato`).
+//! * [`card`]: the model card, the single source of truth for a model's rates, shapes and classes.
+//! * [`model`]: loading, validating and optimizing ONNX models with `tract`.
+//! * [`runner`]: the [`runner::ModelRunner`], a worker thread per plugin instance that runs a
+//!   [`runner::Task`] (and its model) off the audio thread, connected by pre-sized lock-free rings.
+//! * [`tasks`]: ready-made tasks (spectral masking, identity) built from the pieces above.
+//!
+//! # The real-time contract
+//! Functions documented as *audio thread* never allocate, lock, block (except in offline mode,
+//! where waiting is the point) or call tract. Everything is sized in the constructors, which are
+//! meant to be called from a plugin's `activate()`.
+
+pub mod card;
+pub mod error;
+pub mod model;
+pub mod resample;
+pub mod runner;
+pub mod stft;
+pub mod tasks;
+
+pub use card::{ModelCard, TensorSpec};
+pub use error::{CardError, ModelError, RunnerError, StftError};
+pub use model::{Model, ModelSource};
+pub use runner::{AudioSide, Fallback, ModelRunner, RunMode, RunnerConfig, RunnerStats, Task};

@@ -6,7 +6,6 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{tiny_model, Noise};
 use dsp_core::tasks::{GainTask, SpectralMaskTask};
@@ -16,13 +15,18 @@ struct Counting;
 
 thread_local! {
     static TRACKING: Cell<bool> = const { Cell::new(false) };
+    /// Allocation events seen on this thread while tracking (tests run in parallel threads).
+    static EVENTS: Cell<usize> = const { Cell::new(0) };
 }
-static EVENTS: AtomicUsize = AtomicUsize::new(0);
 
 fn note() {
     if TRACKING.try_with(|t| t.get()).unwrap_or(false) {
-        EVENTS.fetch_add(1, Ordering::Relaxed);
+        let _ = EVENTS.try_with(|e| e.set(e.get() + 1));
     }
+}
+
+fn events() -> usize {
+    EVENTS.with(|e| e.get())
 }
 
 // SAFETY: forwards every call unchanged to the system allocator; only counts.
@@ -65,7 +69,7 @@ fn hammer<T: Task>(runner: &mut ModelRunner<T>, blocks: usize, seed: u64) -> usi
     let input = noise.signal(MAX);
     let mut output = vec![0.0; MAX];
     let mut results = 0usize;
-    let before = EVENTS.load(Ordering::Relaxed);
+    let before = events();
     for i in 0..blocks {
         let n = noise.range(1, MAX);
         let mut o = [&mut output[..n]];
@@ -82,7 +86,7 @@ fn hammer<T: Task>(runner: &mut ModelRunner<T>, blocks: usize, seed: u64) -> usi
         let n = noise.range(1, MAX);
         tracked(|| runner.audio().process_in_place(&mut [&mut io[..n]], |_, _| {}));
     }
-    EVENTS.load(Ordering::Relaxed) - before
+    events() - before
 }
 
 #[test]
@@ -108,8 +112,8 @@ fn offline_audio_side_never_allocates() {
 
 #[test]
 fn the_counter_does_see_allocations() {
-    let before = EVENTS.load(Ordering::Relaxed);
+    let before = events();
     let v = tracked(|| std::hint::black_box(vec![1u8; 64]));
-    assert!(EVENTS.load(Ordering::Relaxed) > before);
+    assert!(events() > before);
     drop(v);
 }

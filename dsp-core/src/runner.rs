@@ -142,6 +142,8 @@ struct Shared {
     skipped: AtomicU64,
     /// Task errors.
     errors: AtomicU64,
+    /// Non-finite input samples replaced by zero.
+    nonfinite: AtomicU64,
     /// Set by the owner to stop the worker.
     shutdown: AtomicBool,
     /// Last task error, for display (written by the worker, never touched by the audio side).
@@ -161,6 +163,8 @@ pub struct RunnerStats {
     pub skipped_blocks: u64,
     /// Task failures (the affected blocks fall back too).
     pub errors: u64,
+    /// Input samples that were NaN or infinite (replaced by zero before processing).
+    pub nonfinite_samples: u64,
     /// The most recent task error message.
     pub last_error: Option<String>,
 }
@@ -179,6 +183,7 @@ impl StatsHandle {
             processed_blocks: s.processed.load(Ordering::Relaxed),
             skipped_blocks: s.skipped.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
+            nonfinite_samples: s.nonfinite.load(Ordering::Relaxed),
             last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
@@ -463,8 +468,8 @@ impl AudioSide {
         let mut done = 0;
         while done < n {
             let len = self.chunk_len(n - done);
-            for (s, i) in self.scratch.iter_mut().zip(input) {
-                s[..len].copy_from_slice(&i[done..done + len]);
+            for c in 0..self.in_ch {
+                self.load_scratch(c, input.get(c).map_or(&[][..], |ch| &ch[done..done + len]), len);
             }
             self.chunk(len, output, done, &mut on_result);
             done += len;
@@ -479,8 +484,8 @@ impl AudioSide {
         let mut done = 0;
         while done < n {
             let len = self.chunk_len(n - done);
-            for (s, i) in self.scratch.iter_mut().zip(io.iter()) {
-                s[..len].copy_from_slice(&i[done..done + len]);
+            for c in 0..self.in_ch {
+                self.load_scratch(c, io.get(c).map_or(&[][..], |ch| &ch[done..done + len]), len);
             }
             self.chunk(len, io, done, &mut on_result);
             done += len;
@@ -504,6 +509,25 @@ impl AudioSide {
         }
         self.has_result = false;
         self.shared.audio_frames.store(self.frame, Ordering::Release);
+    }
+
+    /// Copies one channel of input into the scratch block, replacing NaN and infinities by
+    /// zero (counted) so neither the model nor the dry fallback ever sees them. A missing
+    /// channel (`src` empty) reads as silence.
+    fn load_scratch(&mut self, c: usize, src: &[f32], len: usize) {
+        let mut bad = 0u64;
+        self.scratch[c][..len].fill(0.0);
+        for (d, x) in self.scratch[c].iter_mut().zip(src) {
+            *d = if x.is_finite() {
+                *x
+            } else {
+                bad += 1;
+                0.0
+            };
+        }
+        if bad > 0 {
+            self.shared.nonfinite.fetch_add(bad, Ordering::Relaxed);
+        }
     }
 
     /// Length of the next chunk: never crosses an input or output block boundary.

@@ -1,1 +1,223 @@
-fn main(){}
+//! `cargo xtask`: bundle, install and render the suite's plugins (more subcommands arrive with
+//! the data and model pipeline). Anything not handled here is passed to nice-plug-xtask
+//! (`bundle`, `bundle-universal`, `known-packages`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use xtask::audio::{read_wav, write_wav};
+use xtask::host::{Mode, PluginHost, RenderOptions};
+use xtask::plugins::{display_names, plugin_packages, resolve_plugin, workspace_root};
+use xtask::smf::write_smf;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, install and run the MIR plugin suite")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Release-bundle every plugin crate under plugins/ as .clap and .vst3 into target/bundled/.
+    BundleAll {
+        /// Extra arguments for cargo build (e.g. --profile, --target).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Copy the bundles from target/bundled/ to ~/.clap and ~/.vst3 (or the given folders).
+    Install {
+        /// Destination for .clap bundles.
+        #[arg(long)]
+        clap_dir: Option<PathBuf>,
+        /// Destination for .vst3 bundles.
+        #[arg(long)]
+        vst3_dir: Option<PathBuf>,
+    },
+    /// Render a WAV file through a built plugin in a CLAP host, like a DAW bounce.
+    Render {
+        /// Plugin crate name (e.g. activity-meter), display name, or path to a .clap file.
+        plugin: String,
+        /// Input WAV file.
+        input: PathBuf,
+        /// Parameter as id=value (string id from the plugin source or display name); repeatable.
+        #[arg(long = "param", value_name = "ID=VALUE")]
+        params: Vec<String>,
+        /// Process in real-time mode, paced to the wall clock (default: offline).
+        #[arg(long, conflicts_with = "offline")]
+        realtime: bool,
+        /// Process in offline mode (the default).
+        #[arg(long)]
+        offline: bool,
+        /// Host block size in frames.
+        #[arg(long, default_value_t = 512)]
+        block: usize,
+        /// Vary block sizes pseudo-randomly in 1..=block with this seed.
+        #[arg(long)]
+        random_blocks: Option<u64>,
+        /// Seconds of silence rendered after the input.
+        #[arg(long, default_value_t = 0.0)]
+        tail: f64,
+        /// Keep the plugin latency in the outputs instead of compensating it.
+        #[arg(long)]
+        no_latency_compensation: bool,
+        /// Host tempo in BPM.
+        #[arg(long, default_value_t = 120.0)]
+        tempo: f64,
+        /// CLAP id, if the file holds several plugins.
+        #[arg(long)]
+        id: Option<String>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Passed through to nice-plug-xtask (bundle, bundle-universal, known-packages).
+    #[command(external_subcommand)]
+    Other(Vec<String>),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.command {
+        Command::BundleAll { cargo_args } => bundle_all(&root, cargo_args),
+        Command::Install { clap_dir, vst3_dir } => install(&root, clap_dir, vst3_dir),
+        Command::Render { plugin, input, params, realtime, offline: _, block, random_blocks, tail, no_latency_compensation, tempo, id, out } => {
+            let opts = RenderOptions {
+                mode: if realtime { Mode::Realtime } else { Mode::Offline },
+                block,
+                random_blocks,
+                tail_seconds: tail,
+                compensate_latency: !no_latency_compensation,
+                tempo,
+            };
+            render(&root, &plugin, &input, &params, id.as_deref(), &opts, &out)
+        }
+        Command::Other(args) => nice_plug_xtask::main_with_args("cargo xtask", args),
+    }
+}
+
+fn bundle_all(root: &Path, cargo_args: Vec<String>) -> Result<()> {
+    let packages = plugin_packages(root)?;
+    if packages.is_empty() {
+        println!("no plugin crates under plugins/ yet: nothing to bundle");
+        return Ok(());
+    }
+    let mut args = vec!["bundle".to_string()];
+    for p in &packages {
+        args.push("-p".into());
+        args.push(p.clone());
+    }
+    if !cargo_args.iter().any(|a| a == "--release" || a.starts_with("--profile")) {
+        args.push("--release".into());
+    }
+    args.extend(cargo_args);
+    nice_plug_xtask::main_with_args("cargo xtask", args)?;
+    let names = display_names(root);
+    for p in &packages {
+        let name = names.get(p).unwrap_or(p);
+        for ext in ["clap", "vst3"] {
+            let path = root.join("target/bundled").join(format!("{name}.{ext}"));
+            if !path.exists() {
+                bail!("bundling {p} did not produce {}", path.display());
+            }
+            println!("bundled {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn install(root: &Path, clap_dir: Option<PathBuf>, vst3_dir: Option<PathBuf>) -> Result<()> {
+    let home = std::env::var_os("HOME").map(PathBuf::from).context("HOME is not set; pass --clap-dir and --vst3-dir")?;
+    let clap_dir = clap_dir.unwrap_or_else(|| home.join(".clap"));
+    let vst3_dir = vst3_dir.unwrap_or_else(|| home.join(".vst3"));
+    let bundled = root.join("target/bundled");
+    let names = display_names(root);
+    let packages = plugin_packages(root)?;
+    let mut copied = 0;
+    for p in &packages {
+        let name = names.get(p).unwrap_or(p);
+        for (ext, dest) in [("clap", &clap_dir), ("vst3", &vst3_dir)] {
+            let src = bundled.join(format!("{name}.{ext}"));
+            if !src.exists() {
+                bail!("{} is missing: run `cargo xtask bundle-all` first", src.display());
+            }
+            std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+            let dst = dest.join(src.file_name().unwrap_or_default());
+            copy_recursive(&src, &dst)?;
+            println!("installed {}", dst.display());
+            copied += 1;
+        }
+    }
+    if copied == 0 {
+        println!("no plugin crates under plugins/ yet: nothing to install");
+    }
+    Ok(())
+}
+
+fn copy_recursive(src: &Path, dst: &Path) -> Result<()> {
+    if src.is_dir() {
+        if dst.exists() {
+            std::fs::remove_dir_all(dst).with_context(|| format!("cannot replace {}", dst.display()))?;
+        }
+        std::fs::create_dir_all(dst)?;
+        for entry in std::fs::read_dir(src)? {
+            let entry = entry?;
+            copy_recursive(&entry.path(), &dst.join(entry.file_name()))?;
+        }
+    } else {
+        std::fs::copy(src, dst).with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
+    }
+    Ok(())
+}
+
+fn render(root: &Path, plugin: &str, input: &Path, params: &[String], id: Option<&str>, opts: &RenderOptions, out: &Path) -> Result<()> {
+    let path = resolve_plugin(root, plugin)?;
+    let audio = read_wav(input)?;
+    let mut host = PluginHost::load(&path, id)?;
+    for p in params {
+        let (k, v) = p.split_once('=').with_context(|| format!("--param {p:?} is not id=value"))?;
+        host.set_param(k.trim(), v.trim())?;
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let rendered = host.render(&audio, opts)?;
+    let mut written = Vec::new();
+    let mut used = std::collections::HashSet::new();
+    for (i, (name, a)) in rendered.outputs.iter().enumerate() {
+        let mut stem: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' }).collect();
+        if stem.is_empty() || !used.insert(stem.clone()) {
+            stem = format!("{stem}{i}");
+        }
+        let p = out.join(format!("{stem}.wav"));
+        write_wav(&p, a)?;
+        written.push(p);
+    }
+    let midi_path = out.join("midi.mid");
+    if !rendered.midi.is_empty() {
+        write_smf(&midi_path, audio.sample_rate, &rendered.midi)?;
+        written.push(midi_path.clone());
+    }
+    let seconds = audio.frames() as f64 / audio.sample_rate as f64;
+    let summary = serde_json::json!({
+        "plugin": host.description(),
+        "input": input,
+        "sample_rate": audio.sample_rate,
+        "mode": opts.mode,
+        "block": opts.block,
+        "latency_frames": rendered.latency,
+        "latency_compensated": opts.compensate_latency,
+        "midi_events": rendered.midi.len(),
+        "process_calls": rendered.process_calls,
+        "process_seconds": rendered.process_seconds,
+        "realtime_factor": if seconds > 0.0 { rendered.process_seconds / seconds } else { 0.0 },
+        "files": written,
+        "plugin_log": host.log(),
+    });
+    std::fs::write(out.join("render.json"), serde_json::to_string_pretty(&summary)?)?;
+    for w in &written {
+        println!("wrote {}", w.display());
+    }
+    println!("latency {} frames, {} MIDI events, {:.3}x real time", rendered.latency, rendered.midi.len(), summary["realtime_factor"]);
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! The workspace's plugin crates (`plugins/*`) and where their bundles land.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// Workspace root (the folder holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Package names of every crate under `plugins/`, sorted.
+pub fn plugin_packages(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("plugins");
+    let mut names = Vec::new();
+    if !dir.is_dir() {
+        return Ok(names);
+    }
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let manifest = entry?.path().join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&manifest)?;
+        let name = text
+            .lines()
+            .skip_while(|l| l.trim() != "[package]")
+            .find_map(|l| l.trim().strip_prefix("name").and_then(|r| r.trim().strip_prefix('=')).map(|v| v.trim().trim_matches('"').to_string()));
+        match name {
+            Some(n) => names.push(n),
+            None => bail!("{} has no package name", manifest.display()),
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Display names from `bundler.toml` (`[crate]\nname = "Display Name"`).
+pub fn display_names(root: &Path) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(root.join("bundler.toml")) else { return map };
+    let mut section = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = Some(s.trim().to_string());
+        } else if let (Some(sec), Some(v)) = (&section, line.strip_prefix("name").and_then(|r| r.trim().strip_prefix('='))) {
+            map.insert(sec.clone(), v.trim().trim_matches('"').to_string());
+        }
+    }
+    map
+}
+
+/// Resolves the `<plugin>` argument of `render`: an existing file path, or a plugin crate
+/// name / display name whose `.clap` bundle is in `target/bundled/`.
+pub fn resolve_plugin(root: &Path, plugin: &str) -> Result<PathBuf> {
+    let p = PathBuf::from(plugin);
+    if p.is_file() {
+        return Ok(p);
+    }
+    let names = display_names(root);
+    let bundled = root.join("target/bundled");
+    let display = names.get(plugin).cloned().unwrap_or_else(|| plugin.to_string());
+    for candidate in [format!("{display}.clap"), format!("{plugin}.clap")] {
+        let path = bundled.join(&candidate);
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    let known = plugin_packages(root).unwrap_or_default();
+    bail!(
+        "no plugin {plugin:?}: not a file, and no bundle in {} (run `cargo xtask bundle-all`; plugin crates: {known:?})",
+        bundled.display()
+    )
+}

@@ -78,10 +78,8 @@ impl ModelCard {
     /// Reads, parses and validates a card file.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, CardError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| CardError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CardError::Io { path: path.to_path_buf(), source })?;
         Self::from_json(&text)
     }
 
@@ -115,11 +113,7 @@ impl ModelCard {
             }
         }
         if !self.thresholds.is_empty() && self.thresholds.len() != self.classes.len() {
-            return invalid(format!(
-                "{} thresholds for {} classes",
-                self.thresholds.len(),
-                self.classes.len()
-            ));
+            return invalid(format!("{} thresholds for {} classes", self.thresholds.len(), self.classes.len()));
         }
         if let Some(t) = self.thresholds.iter().find(|t| !(0.0..=1.0).contains(*t)) {
             return invalid(format!("threshold {t} is outside [0, 1]"));

@@ -51,10 +51,7 @@ impl Model {
     /// Loads a model file, validates it against `card` and optimizes it.
     pub fn from_path(path: impl AsRef<Path>, card: ModelCard) -> Result<Self, ModelError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
         Self::from_bytes(&bytes, card)
     }
 
@@ -62,9 +59,8 @@ impl Model {
     pub fn from_bytes(bytes: &[u8], card: ModelCard) -> Result<Self, ModelError> {
         card.validate()?;
         let mut reader = bytes;
-        let mut model = tract_onnx::onnx()
-            .model_for_read(&mut reader)
-            .map_err(|e| ModelError::Parse(format!("{e:#}")))?;
+        let mut model =
+            tract_onnx::onnx().model_for_read(&mut reader).map_err(|e| ModelError::Parse(format!("{e:#}")))?;
 
         let n_in = model.input_outlets().map_err(prep)?.len();
         let n_out = model.output_outlets().map_err(prep)?.len();
@@ -75,13 +71,9 @@ impl Model {
             return Err(mismatch("number of outputs", card.outputs.len(), n_out));
         }
         for (i, spec) in card.inputs.iter().enumerate() {
-            model = model
-                .with_input_fact(i, f32::fact(spec.shape.clone()).into())
-                .map_err(prep)?;
+            model = model.with_input_fact(i, f32::fact(spec.shape.clone()).into()).map_err(prep)?;
         }
-        let typed = model
-            .into_typed()
-            .map_err(|e| ModelError::Prepare(format!("{e:#}")))?;
+        let typed = model.into_typed().map_err(|e| ModelError::Prepare(format!("{e:#}")))?;
 
         for (i, spec) in card.outputs.iter().enumerate() {
             let fact = typed.output_fact(i).map_err(prep)?;
@@ -116,11 +108,7 @@ impl Model {
 
     /// A second handle on the same optimized plan with its own run state.
     pub fn fork(&self) -> Result<Self, ModelError> {
-        Ok(Model {
-            card: self.card.clone(),
-            plan: self.plan.clone(),
-            state: self.plan.spawn().map_err(prep)?,
-        })
+        Ok(Model { card: self.card.clone(), plan: self.plan.clone(), state: self.plan.spawn().map_err(prep)? })
     }
 
     /// Runs the model. `inputs[i]` holds the row-major data of card input `i` and `outputs[i]`
@@ -184,9 +172,5 @@ fn run_err(e: impl std::fmt::Display) -> ModelError {
 }
 
 fn mismatch(what: &str, expected: impl ToString, found: impl ToString) -> ModelError {
-    ModelError::ShapeMismatch {
-        what: what.to_string(),
-        expected: expected.to_string(),
-        found: found.to_string(),
-    }
+    ModelError::ShapeMismatch { what: what.to_string(), expected: expected.to_string(), found: found.to_string() }
 }

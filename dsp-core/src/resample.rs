@@ -126,9 +126,8 @@ mod tests {
         let mut r = BlockResampler::new(a, b, 960, 1).unwrap();
         let f = 440.0f32;
         let blocks = 20;
-        let input: Vec<f32> = (0..r.input_len() * blocks)
-            .map(|i| (2.0 * std::f32::consts::PI * f * i as f32 / a as f32).sin())
-            .collect();
+        let input: Vec<f32> =
+            (0..r.input_len() * blocks).map(|i| (2.0 * std::f32::consts::PI * f * i as f32 / a as f32).sin()).collect();
         let mut out = vec![0.0; r.output_len() * blocks];
         let (il, ol) = (r.input_len(), r.output_len());
         for k in 0..blocks {

@@ -60,12 +60,7 @@ pub trait Task: Send + 'static {
     fn reset(&mut self);
     /// Processes one hop: `input[ch]` and `output[ch]` hold [`hop`](Task::hop) frames.
     /// Returns `Ok(true)` if it wrote a new result into `result`.
-    fn process(
-        &mut self,
-        input: &[&[f32]],
-        output: &mut [&mut [f32]],
-        result: &mut [f32],
-    ) -> Result<bool, ModelError>;
+    fn process(&mut self, input: &[&[f32]], output: &mut [&mut [f32]], result: &mut [f32]) -> Result<bool, ModelError>;
 }
 
 /// How the audio side behaves when the worker is late.
@@ -249,9 +244,9 @@ impl<T: Task> ModelRunner<T> {
             return Err(RunnerError::Config(format!("host rate {} Hz is not supported", cfg.host_rate)));
         }
         let model_rate = task.sample_rate();
-        let hint = cfg.block_hint.unwrap_or_else(|| {
-            ((hop as u64 * cfg.host_rate as u64).div_ceil(model_rate as u64) as usize).max(64)
-        });
+        let hint = cfg
+            .block_hint
+            .unwrap_or_else(|| ((hop as u64 * cfg.host_rate as u64).div_ceil(model_rate as u64) as usize).max(64));
         let res_in = BlockResampler::new(cfg.host_rate, model_rate, hint, in_ch)?;
         let (block, model_block) = (res_in.input_len(), res_in.output_len());
         let res_out = if out_ch > 0 {
@@ -280,7 +275,7 @@ impl<T: Task> ModelRunner<T> {
         let (p, q) = (cfg.host_rate as usize / g, model_rate as usize / g);
         let base = res_in.delay() + task.latency();
         let mut prime = hop - gcd(model_block, hop);
-        while (base + prime) % q != 0 {
+        while !(base + prime).is_multiple_of(q) {
             prime += 1;
         }
         let out_delay = res_out.as_ref().map_or(0, |r| r.delay());
@@ -458,12 +453,7 @@ impl AudioSide {
     /// channels (may be empty for analysis tasks), all of the same length (any length).
     /// `on_result(offset, values)` is called for each result that becomes due in this buffer,
     /// with its frame offset inside the buffer. Audio thread.
-    pub fn process(
-        &mut self,
-        input: &[&[f32]],
-        output: &mut [&mut [f32]],
-        mut on_result: impl FnMut(usize, &[f32]),
-    ) {
+    pub fn process(&mut self, input: &[&[f32]], output: &mut [&mut [f32]], mut on_result: impl FnMut(usize, &[f32])) {
         let n = input.first().map_or(0, |c| c.len());
         let mut done = 0;
         while done < n {
@@ -616,7 +606,14 @@ impl AudioSide {
         self.frame += len as u64;
     }
 
-    fn write_fallback(&mut self, output: &mut [&mut [f32]], offset: usize, len: usize, read_pos: usize, dry_len: usize) {
+    fn write_fallback(
+        &mut self,
+        output: &mut [&mut [f32]],
+        offset: usize,
+        len: usize,
+        read_pos: usize,
+        dry_len: usize,
+    ) {
         for (c, o) in output.iter_mut().enumerate().take(self.out_ch) {
             let dst = &mut o[offset..offset + len];
             if dry_len == 0 {

@@ -41,9 +41,7 @@ impl Window {
 
     /// Parses a model-card window name.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Window::Hann, Window::SqrtHann, Window::Hamming, Window::Rect]
-            .into_iter()
-            .find(|w| w.name() == name)
+        [Window::Hann, Window::SqrtHann, Window::Hamming, Window::Rect].into_iter().find(|w| w.name() == name)
     }
 
     /// The window's `size` coefficients (computed in f64, stored as f32).
@@ -92,12 +90,7 @@ impl StftConfig {
             return Err(StftError::InvalidSize { size: self.size, hop: self.hop });
         }
         let sums: Vec<f64> = (0..self.hop)
-            .map(|n| {
-                (n..self.size)
-                    .step_by(self.hop)
-                    .map(|i| (window[i] as f64).powi(2))
-                    .sum::<f64>()
-            })
+            .map(|n| (n..self.size).step_by(self.hop).map(|i| (window[i] as f64).powi(2)).sum::<f64>())
             .collect();
         let mean = sums.iter().sum::<f64>() / sums.len() as f64;
         let ripple = sums.iter().map(|s| (s - mean).abs()).fold(0.0, f64::max) / mean.max(1e-30);
@@ -180,7 +173,7 @@ impl Istft {
         self.spec.copy_from_slice(spectrum);
         // A real signal's DC and Nyquist bins are real; realfft rejects anything else.
         self.spec[0].im = 0.0;
-        if self.cfg.size % 2 == 0 {
+        if self.cfg.size.is_multiple_of(2) {
             let last = self.spec.len() - 1;
             self.spec[last].im = 0.0;
         }

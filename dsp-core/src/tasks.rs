@@ -108,7 +108,8 @@ impl SpectralMaskTask {
             expected: "a perfectly reconstructing window/hop".into(),
             found: e.to_string(),
         };
-        let analysis = (0..channels).map(|_| StreamingStft::new(cfg)).collect::<Result<Vec<_>, _>>().map_err(stft_err)?;
+        let analysis =
+            (0..channels).map(|_| StreamingStft::new(cfg)).collect::<Result<Vec<_>, _>>().map_err(stft_err)?;
         let synthesis = (0..channels).map(|_| OverlapAdd::new(cfg)).collect::<Result<Vec<_>, _>>().map_err(stft_err)?;
         Ok(SpectralMaskTask {
             model,

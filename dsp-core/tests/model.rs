@@ -54,7 +54,10 @@ fn corrupt_bytes_are_a_typed_error() {
     let bytes = std::fs::read(tiny_dir().join("model.onnx")).unwrap();
     for cut in [0, 1, 17, bytes.len() / 2, bytes.len() - 3] {
         let err = Model::from_bytes(&bytes[..cut], tiny_card()).unwrap_err();
-        assert!(matches!(err, ModelError::Parse(_) | ModelError::Prepare(_) | ModelError::ShapeMismatch { .. }), "cut {cut}: {err}");
+        assert!(
+            matches!(err, ModelError::Parse(_) | ModelError::Prepare(_) | ModelError::ShapeMismatch { .. }),
+            "cut {cut}: {err}"
+        );
     }
     let garbage: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     assert!(Model::from_bytes(&garbage, tiny_card()).is_err());

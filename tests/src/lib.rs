@@ -12,11 +12,8 @@ pub fn root() -> PathBuf {
 /// Cargo builds every workspace member before running tests, so this is normally a no-op.
 pub fn plugin_library(package: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-p", package])
-        .current_dir(root())
-        .status()
-        .expect("run cargo build");
+    let status =
+        Command::new(cargo).args(["build", "-p", package]).current_dir(root()).status().expect("run cargo build");
     assert!(status.success(), "cargo build -p {package} failed");
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let lib = format!("{}{}{}", std::env::consts::DLL_PREFIX, package.replace('-', "_"), std::env::consts::DLL_SUFFIX);

@@ -38,7 +38,8 @@ fn offline_render_is_latency_compensated_and_midi_is_sample_exact() {
     for rate in [44_100, 48_000, 96_000] {
         let input = clicks(rate, 2.0, &at);
         let mut host = probe();
-        let opts = RenderOptions { mode: Mode::Offline, block: 1024, random_blocks: Some(rate as u64), ..Default::default() };
+        let opts =
+            RenderOptions { mode: Mode::Offline, block: 1024, random_blocks: Some(rate as u64), ..Default::default() };
         let r = host.render(&input, &opts).unwrap();
         assert!(r.latency > 0);
         let out = &r.outputs[0].1;
@@ -49,7 +50,7 @@ fn offline_render_is_latency_compensated_and_midi_is_sample_exact() {
             let peak = win.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap().0;
             assert_eq!(peak, 50, "{rate} Hz: click at {i} moved by {}", peak as i64 - 50);
         }
-        let ons: Vec<u64> = r.midi.iter().filter_map(|e| matches!(e, MidiOut::NoteOn { .. }).then(|| e.frame())).collect();
+        let ons: Vec<u64> = r.midi.iter().filter(|e| matches!(e, MidiOut::NoteOn { .. })).map(|e| e.frame()).collect();
         let want: Vec<u64> = at.iter().map(|&i| i as u64).collect();
         // MIDI is computed on the input; compensation shifts it by the latency like the audio.
         let shifted: Vec<u64> = want.iter().filter(|&&f| f >= r.latency as u64).map(|f| f - r.latency as u64).collect();

@@ -27,7 +27,8 @@ impl Audio {
 
 /// Reads a WAV file (8/16/24/32-bit integer or 32-bit float) into planar `f32` in [-1, 1].
 pub fn read_wav(path: &Path) -> Result<Audio> {
-    let mut reader = hound::WavReader::open(path).with_context(|| format!("cannot read WAV file {}", path.display()))?;
+    let mut reader =
+        hound::WavReader::open(path).with_context(|| format!("cannot read WAV file {}", path.display()))?;
     let spec = reader.spec();
     if spec.channels == 0 {
         bail!("{} has no channels", path.display());

@@ -85,7 +85,14 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { mode: Mode::Offline, block: 512, random_blocks: None, tail_seconds: 0.0, compensate_latency: true, tempo: 120.0 }
+        RenderOptions {
+            mode: Mode::Offline,
+            block: 512,
+            random_blocks: None,
+            tail_seconds: 0.0,
+            compensate_latency: true,
+            tempo: 120.0,
+        }
     }
 }
 
@@ -166,8 +173,10 @@ impl PluginHost {
         }
         // SAFETY: loading a plugin runs its library initialisers; this is what every host does
         // and the only way to use a CLAP plugin. The path was checked to be a file.
-        let entry = unsafe { PluginEntry::load(path) }.map_err(|e| anyhow!("cannot load CLAP plugin {}: {e}", path.display()))?;
-        let factory = entry.get_plugin_factory().ok_or_else(|| anyhow!("{} has no CLAP plugin factory", path.display()))?;
+        let entry = unsafe { PluginEntry::load(path) }
+            .map_err(|e| anyhow!("cannot load CLAP plugin {}: {e}", path.display()))?;
+        let factory =
+            entry.get_plugin_factory().ok_or_else(|| anyhow!("{} has no CLAP plugin factory", path.display()))?;
         let mut chosen = None;
         let mut ids = Vec::new();
         for d in factory.plugin_descriptors() {
@@ -179,11 +188,23 @@ impl PluginHost {
             }
             ids.push(pid_s);
         }
-        let (cid, id_s, name) = chosen.ok_or_else(|| anyhow!("no plugin {:?} in {} (it has {:?})", id, path.display(), ids))?;
-        let host_info = HostInfo::new("mir-suite render", "MIR Suite", "https://github.com/mir-suite/mir-suite", env!("CARGO_PKG_VERSION"))
-            .map_err(|e| anyhow!("{e}"))?;
-        let instance = PluginInstance::<Handlers>::new(|_| Shared::default(), |shared| MainThread { _shared: shared }, &entry, &cid, &host_info)
-            .map_err(|e| anyhow!("plugin {id_s} failed to instantiate: {e}"))?;
+        let (cid, id_s, name) =
+            chosen.ok_or_else(|| anyhow!("no plugin {:?} in {} (it has {:?})", id, path.display(), ids))?;
+        let host_info = HostInfo::new(
+            "mir-suite render",
+            "MIR Suite",
+            "https://github.com/mir-suite/mir-suite",
+            env!("CARGO_PKG_VERSION"),
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+        let instance = PluginInstance::<Handlers>::new(
+            |_| Shared::default(),
+            |shared| MainThread { _shared: shared },
+            &entry,
+            &cid,
+            &host_info,
+        )
+        .map_err(|e| anyhow!("plugin {id_s} failed to instantiate: {e}"))?;
         let mut host = PluginHost {
             instance,
             _entry: entry,
@@ -216,7 +237,11 @@ impl PluginHost {
             for i in 0..params.count(&handle) {
                 let mut buf = ParamInfoBuffer::new();
                 if let Some(info) = params.get_info(&handle, i, &mut buf) {
-                    self.description.params.push((info.id.get(), String::from_utf8_lossy(info.name).into_owned(), info.default_value));
+                    self.description.params.push((
+                        info.id.get(),
+                        String::from_utf8_lossy(info.name).into_owned(),
+                        info.default_value,
+                    ));
                 }
             }
         }
@@ -256,11 +281,13 @@ impl PluginHost {
         let ctext = CString::new(text).context("parameter value contains a NUL byte")?;
         let handle = self.instance.plugin_handle();
         let params = handle.get_extension::<PluginParams>().ok_or_else(|| anyhow!("plugin has no params extension"))?;
-        let value = params.text_to_value(&handle, cid, &ctext).ok_or_else(|| anyhow!("{name}: cannot parse value {text:?}"))?;
+        let value =
+            params.text_to_value(&handle, cid, &ctext).ok_or_else(|| anyhow!("{name}: cannot parse value {text:?}"))?;
         let mut changes = EventBuffer::new();
         changes.push(&ParamValueEvent::new(0, cid, Pckn::match_all(), value));
         let mut ignored = EventBuffer::new();
-        let mut inactive = self.instance.inactive_plugin_handle().ok_or_else(|| anyhow!("cannot set parameters while active"))?;
+        let mut inactive =
+            self.instance.inactive_plugin_handle().ok_or_else(|| anyhow!("cannot set parameters while active"))?;
         params.flush(&mut inactive, &changes.as_input(), &mut ignored.as_output());
         let handle = self.instance.plugin_handle();
         let now = params.get_value(&handle, cid).ok_or_else(|| anyhow!("{name}: no value after setting it"))?;
@@ -325,13 +352,20 @@ impl PluginHost {
             let handle = self.instance.plugin_handle();
             if let Some(render) = handle.get_extension::<PluginRender>() {
                 let mode = if opts.mode == Mode::Offline { RenderMode::Offline } else { RenderMode::Realtime };
-                render.set(&mut self.instance.plugin_handle(), mode).map_err(|e| anyhow!("plugin refused render mode {mode:?}: {e}"))?;
+                render.set(&handle, mode).map_err(|e| anyhow!("plugin refused render mode {mode:?}: {e}"))?;
             } else if opts.mode == Mode::Offline {
                 eprintln!("note: plugin has no render extension; processing in its default (real-time) mode");
             }
         }
-        let config = PluginAudioConfiguration { sample_rate: rate as f64, min_frames_count: 1, max_frames_count: opts.block as u32 };
-        let processor = self.instance.activate(|_, _| (), config).map_err(|e| anyhow!("plugin failed to activate at {rate} Hz: {e}"))?;
+        let config = PluginAudioConfiguration {
+            sample_rate: rate as f64,
+            min_frames_count: 1,
+            max_frames_count: opts.block as u32,
+        };
+        let processor = self
+            .instance
+            .activate(|_, _| (), config)
+            .map_err(|e| anyhow!("plugin failed to activate at {rate} Hz: {e}"))?;
         self.service_main_thread();
         let latency = {
             let handle = self.instance.plugin_handle();
@@ -344,16 +378,20 @@ impl PluginHost {
         let total = input.frames() + tail + if opts.compensate_latency { latency as usize } else { 0 };
 
         // Host-side buffers, allocated once.
-        let mut in_bufs: Vec<Vec<Vec<f32>>> = in_ports.iter().map(|&c| vec![vec![0.0; opts.block]; c as usize]).collect();
-        let mut out_bufs: Vec<Vec<Vec<f32>>> = out_ports.iter().map(|&c| vec![vec![0.0; opts.block]; c as usize]).collect();
-        let mut outputs: Vec<Vec<Vec<f32>>> = out_ports.iter().map(|&c| vec![Vec::with_capacity(total); c as usize]).collect();
+        let mut in_bufs: Vec<Vec<Vec<f32>>> =
+            in_ports.iter().map(|&c| vec![vec![0.0; opts.block]; c as usize]).collect();
+        let mut out_bufs: Vec<Vec<Vec<f32>>> =
+            out_ports.iter().map(|&c| vec![vec![0.0; opts.block]; c as usize]).collect();
+        let mut outputs: Vec<Vec<Vec<f32>>> =
+            out_ports.iter().map(|&c| vec![Vec::with_capacity(total); c as usize]).collect();
         let mut in_audio_ports = AudioPorts::with_capacity(in_ports.iter().sum::<u32>() as usize, in_ports.len());
         let mut out_audio_ports = AudioPorts::with_capacity(out_ports.iter().sum::<u32>() as usize, out_ports.len());
         let mut in_events = EventBuffer::with_capacity(4);
         let mut out_events = EventBuffer::with_capacity(1024);
         let mut midi = Vec::new();
 
-        let mut processor = processor.start_processing().map_err(|e| anyhow!("plugin failed to start processing: {e}"))?;
+        let mut processor =
+            processor.start_processing().map_err(|e| anyhow!("plugin failed to start processing: {e}"))?;
         let mut pos = 0usize;
         let mut rng = opts.random_blocks.unwrap_or(0) | 1;
         let started = Instant::now();
@@ -386,14 +424,23 @@ impl PluginHost {
             out_events.clear();
             let ins = in_audio_ports.with_input_buffers(in_bufs.iter_mut().map(|port| AudioPortBuffer {
                 latency: 0,
-                channels: AudioPortBufferType::f32_input_only(port.iter_mut().map(|b| InputChannel::variable(&mut b[..n]))),
+                channels: AudioPortBufferType::f32_input_only(
+                    port.iter_mut().map(|b| InputChannel::variable(&mut b[..n])),
+                ),
             }));
             let mut outs = out_audio_ports.with_output_buffers(out_bufs.iter_mut().map(|port| AudioPortBuffer {
                 latency: 0,
                 channels: AudioPortBufferType::f32_output_only(port.iter_mut().map(|b| &mut b[..n])),
             }));
             let t0 = Instant::now();
-            let status = processor.process(&ins, &mut outs, &in_events.as_input(), &mut out_events.as_output(), Some(pos as u64), Some(&transport));
+            let status = processor.process(
+                &ins,
+                &mut outs,
+                &in_events.as_input(),
+                &mut out_events.as_output(),
+                Some(pos as u64),
+                Some(&transport),
+            );
             process_time += t0.elapsed();
             calls += 1;
             if let Err(e) = status {
@@ -411,11 +458,20 @@ impl PluginHost {
                     Some(CoreEventSpace::NoteOn(e)) => {
                         let p = e.pckn();
                         let vel = (e.velocity() * 127.0).round().clamp(1.0, 127.0) as u8;
-                        midi.push(MidiOut::NoteOn { frame, channel: p.raw_channel().max(0) as u8, key: p.raw_key().max(0) as u8, velocity: vel });
+                        midi.push(MidiOut::NoteOn {
+                            frame,
+                            channel: p.raw_channel().max(0) as u8,
+                            key: p.raw_key().max(0) as u8,
+                            velocity: vel,
+                        });
                     }
                     Some(CoreEventSpace::NoteOff(e)) => {
                         let p = e.pckn();
-                        midi.push(MidiOut::NoteOff { frame, channel: p.raw_channel().max(0) as u8, key: p.raw_key().max(0) as u8 });
+                        midi.push(MidiOut::NoteOff {
+                            frame,
+                            channel: p.raw_channel().max(0) as u8,
+                            key: p.raw_key().max(0) as u8,
+                        });
                     }
                     Some(CoreEventSpace::Midi(e)) => midi.extend(MidiOut::from_bytes(frame, e.data())),
                     _ => {}
@@ -444,15 +500,12 @@ impl PluginHost {
             .iter()
             .zip(outputs)
             .map(|((name, _), chans)| {
-                let channels = chans.into_iter().map(|c| c[skip.min(c.len())..(skip + len).min(c.len())].to_vec()).collect();
+                let channels =
+                    chans.into_iter().map(|c| c[skip.min(c.len())..(skip + len).min(c.len())].to_vec()).collect();
                 (name.clone(), Audio { sample_rate: rate, channels })
             })
             .collect();
-        let midi = midi
-            .into_iter()
-            .filter(|e| e.frame() >= skip as u64)
-            .map(|e| shift(e, skip as u64))
-            .collect();
+        let midi = midi.into_iter().filter(|e| e.frame() >= skip as u64).map(|e| shift(e, skip as u64)).collect();
         Ok(Rendered { outputs, midi, latency, process_seconds: process_time.as_secs_f64(), process_calls: calls })
     }
 }
@@ -475,7 +528,9 @@ fn input_sample(input: &Audio, port_channel: usize, port_channels: usize, frame:
 
 fn shift(e: MidiOut, by: u64) -> MidiOut {
     match e {
-        MidiOut::NoteOn { frame, channel, key, velocity } => MidiOut::NoteOn { frame: frame - by, channel, key, velocity },
+        MidiOut::NoteOn { frame, channel, key, velocity } => {
+            MidiOut::NoteOn { frame: frame - by, channel, key, velocity }
+        }
         MidiOut::NoteOff { frame, channel, key } => MidiOut::NoteOff { frame: frame - by, channel, key },
         MidiOut::Cc { frame, channel, cc, value } => MidiOut::Cc { frame: frame - by, channel, cc, value },
     }

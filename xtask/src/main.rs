@@ -83,7 +83,20 @@ fn main() -> Result<()> {
     match cli.command {
         Command::BundleAll { cargo_args } => bundle_all(&root, cargo_args),
         Command::Install { clap_dir, vst3_dir } => install(&root, clap_dir, vst3_dir),
-        Command::Render { plugin, input, params, realtime, offline: _, block, random_blocks, tail, no_latency_compensation, tempo, id, out } => {
+        Command::Render {
+            plugin,
+            input,
+            params,
+            realtime,
+            offline: _,
+            block,
+            random_blocks,
+            tail,
+            no_latency_compensation,
+            tempo,
+            id,
+            out,
+        } => {
             let opts = RenderOptions {
                 mode: if realtime { Mode::Realtime } else { Mode::Offline },
                 block,
@@ -129,7 +142,8 @@ fn bundle_all(root: &Path, cargo_args: Vec<String>) -> Result<()> {
 }
 
 fn install(root: &Path, clap_dir: Option<PathBuf>, vst3_dir: Option<PathBuf>) -> Result<()> {
-    let home = std::env::var_os("HOME").map(PathBuf::from).context("HOME is not set; pass --clap-dir and --vst3-dir")?;
+    let home =
+        std::env::var_os("HOME").map(PathBuf::from).context("HOME is not set; pass --clap-dir and --vst3-dir")?;
     let clap_dir = clap_dir.unwrap_or_else(|| home.join(".clap"));
     let vst3_dir = vst3_dir.unwrap_or_else(|| home.join(".vst3"));
     let bundled = root.join("target/bundled");
@@ -172,7 +186,15 @@ fn copy_recursive(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
-fn render(root: &Path, plugin: &str, input: &Path, params: &[String], id: Option<&str>, opts: &RenderOptions, out: &Path) -> Result<()> {
+fn render(
+    root: &Path,
+    plugin: &str,
+    input: &Path,
+    params: &[String],
+    id: Option<&str>,
+    opts: &RenderOptions,
+    out: &Path,
+) -> Result<()> {
     let path = resolve_plugin(root, plugin)?;
     let audio = read_wav(input)?;
     let mut host = PluginHost::load(&path, id)?;
@@ -185,7 +207,10 @@ fn render(root: &Path, plugin: &str, input: &Path, params: &[String], id: Option
     let mut written = Vec::new();
     let mut used = std::collections::HashSet::new();
     for (i, (name, a)) in rendered.outputs.iter().enumerate() {
-        let mut stem: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' }).collect();
+        let mut stem: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' })
+            .collect();
         if stem.is_empty() || !used.insert(stem.clone()) {
             stem = format!("{stem}{i}");
         }
@@ -218,6 +243,11 @@ fn render(root: &Path, plugin: &str, input: &Path, params: &[String], id: Option
     for w in &written {
         println!("wrote {}", w.display());
     }
-    println!("latency {} frames, {} MIDI events, {:.3}x real time", rendered.latency, rendered.midi.len(), summary["realtime_factor"]);
+    println!(
+        "latency {} frames, {} MIDI events, {:.3}x real time",
+        rendered.latency,
+        rendered.midi.len(),
+        summary["realtime_factor"]
+    );
     Ok(())
 }

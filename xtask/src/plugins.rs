@@ -23,10 +23,12 @@ pub fn plugin_packages(root: &Path) -> Result<Vec<String>> {
             continue;
         }
         let text = std::fs::read_to_string(&manifest)?;
-        let name = text
-            .lines()
-            .skip_while(|l| l.trim() != "[package]")
-            .find_map(|l| l.trim().strip_prefix("name").and_then(|r| r.trim().strip_prefix('=')).map(|v| v.trim().trim_matches('"').to_string()));
+        let name = text.lines().skip_while(|l| l.trim() != "[package]").find_map(|l| {
+            l.trim()
+                .strip_prefix("name")
+                .and_then(|r| r.trim().strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_string())
+        });
         match name {
             Some(n) => names.push(n),
             None => bail!("{} has no package name", manifest.display()),
@@ -44,7 +46,9 @@ pub fn display_names(root: &Path) -> BTreeMap<String, String> {
     for line in text.lines().map(str::trim) {
         if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             section = Some(s.trim().to_string());
-        } else if let (Some(sec), Some(v)) = (&section, line.strip_prefix("name").and_then(|r| r.trim().strip_prefix('='))) {
+        } else if let (Some(sec), Some(v)) =
+            (&section, line.strip_prefix("name").and_then(|r| r.trim().strip_prefix('=')))
+        {
             map.insert(sec.clone(), v.trim().trim_matches('"').to_string());
         }
     }

@@ -44,7 +44,7 @@ impl MidiOut {
 /// Ticks per quarter note and tempo (µs per quarter) for which one tick is one sample.
 pub fn sample_timing(sample_rate: u32) -> Result<(u16, u32)> {
     for k in 1..=64u32 {
-        if sample_rate % k == 0 && sample_rate / k <= 0x7FFF && 1_000_000 % k == 0 {
+        if sample_rate.is_multiple_of(k) && sample_rate / k <= 0x7FFF && 1_000_000u32.is_multiple_of(k) {
             return Ok(((sample_rate / k) as u16, 1_000_000 / k));
         }
     }
@@ -56,15 +56,22 @@ pub fn write_smf(path: &Path, sample_rate: u32, events: &[MidiOut]) -> Result<()
     let (ppq, tempo) = sample_timing(sample_rate)?;
     let mut sorted = events.to_vec();
     sorted.sort_by_key(|e| e.frame());
-    let mut track = vec![TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::Tempo(u24::new(tempo))) }];
+    let mut track =
+        vec![TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::Tempo(u24::new(tempo))) }];
     let mut last = 0u64;
     for e in &sorted {
         let delta = e.frame() - last;
         last = e.frame();
         let (channel, message) = match *e {
-            MidiOut::NoteOn { channel, key, velocity, .. } => (channel, MidiMessage::NoteOn { key: u7::new(key & 0x7F), vel: u7::new(velocity.clamp(1, 127)) }),
-            MidiOut::NoteOff { channel, key, .. } => (channel, MidiMessage::NoteOff { key: u7::new(key & 0x7F), vel: u7::new(0) }),
-            MidiOut::Cc { channel, cc, value, .. } => (channel, MidiMessage::Controller { controller: u7::new(cc & 0x7F), value: u7::new(value & 0x7F) }),
+            MidiOut::NoteOn { channel, key, velocity, .. } => {
+                (channel, MidiMessage::NoteOn { key: u7::new(key & 0x7F), vel: u7::new(velocity.clamp(1, 127)) })
+            }
+            MidiOut::NoteOff { channel, key, .. } => {
+                (channel, MidiMessage::NoteOff { key: u7::new(key & 0x7F), vel: u7::new(0) })
+            }
+            MidiOut::Cc { channel, cc, value, .. } => {
+                (channel, MidiMessage::Controller { controller: u7::new(cc & 0x7F), value: u7::new(value & 0x7F) })
+            }
         };
         if delta > u28::max_value().as_int() as u64 {
             bail!("gap of {delta} samples between MIDI events is too long for one delta");
@@ -100,9 +107,15 @@ pub fn read_smf(path: &Path, sample_rate: u32) -> Result<Vec<MidiOut>> {
                 TrackEventKind::Midi { channel, message } => {
                     let ch = channel.as_int();
                     match message {
-                        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => out.push(MidiOut::NoteOn { frame, channel: ch, key: key.as_int(), velocity: vel.as_int() }),
-                        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => out.push(MidiOut::NoteOff { frame, channel: ch, key: key.as_int() }),
-                        MidiMessage::Controller { controller, value } => out.push(MidiOut::Cc { frame, channel: ch, cc: controller.as_int(), value: value.as_int() }),
+                        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
+                            out.push(MidiOut::NoteOn { frame, channel: ch, key: key.as_int(), velocity: vel.as_int() })
+                        }
+                        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
+                            out.push(MidiOut::NoteOff { frame, channel: ch, key: key.as_int() })
+                        }
+                        MidiMessage::Controller { controller, value } => {
+                            out.push(MidiOut::Cc { frame, channel: ch, cc: controller.as_int(), value: value.as_int() })
+                        }
                         _ => {}
                     }
                 }

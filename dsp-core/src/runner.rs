@@ -82,6 +82,9 @@ pub enum Fallback {
 }
 
 /// Runner settings that come from the host and the plugin (the task supplies the rest).
+///
+/// Built and consumed on the thread that calls [`ModelRunner::spawn`] (the plugin's
+/// `activate()`); nothing reads it afterwards, so changing a field means building a new runner.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
     /// Host sample rate in Hz (22 050 – 192 000 supported).
@@ -145,22 +148,26 @@ struct Shared {
     last_error: Mutex<Option<String>>,
 }
 
-/// A snapshot of the runner's counters.
+/// A snapshot of the runner's counters, taken by [`StatsHandle::snapshot`] on any non-audio
+/// thread. Counts are totals since the runner was spawned, in worker blocks
+/// ([`ModelRunner::block_len`] host frames) unless stated otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunnerStats {
-    /// Blocks the audio side had to replace by the fallback (real-time lateness).
+    /// Blocks the audio side had to replace by the fallback (counted by the audio thread).
     pub misses: u64,
-    /// Input blocks dropped because the worker held every empty block (it was stalled).
+    /// Input blocks dropped because the worker held every empty block (it was stalled;
+    /// counted by the audio thread).
     pub dropped_blocks: u64,
-    /// Blocks the worker processed.
+    /// Blocks the worker processed (counted by the worker thread).
     pub processed_blocks: u64,
-    /// Blocks the worker skipped to catch up after a stall.
+    /// Blocks the worker skipped to catch up after a stall (counted by the worker thread).
     pub skipped_blocks: u64,
-    /// Task failures (the affected blocks fall back too).
+    /// Task failures; the affected blocks fall back too (counted by the worker thread).
     pub errors: u64,
-    /// Input samples that were NaN or infinite (replaced by zero before processing).
+    /// Input samples (not blocks) that were NaN or infinite and were replaced by zero before
+    /// processing (counted by the audio thread).
     pub nonfinite_samples: u64,
-    /// The most recent task error message.
+    /// The most recent task error message (written by the worker thread).
     pub last_error: Option<String>,
 }
 
@@ -221,7 +228,9 @@ struct Timing {
 }
 
 /// Owns the worker thread and the audio side. Create it in `activate()`, drop (or
-/// [`stop`](Self::stop)) it in `deactivate()`.
+/// [`stop`](Self::stop)) it in `deactivate()` — both off the audio thread, since they allocate
+/// and join. The audio thread only touches the [`AudioSide`] returned by
+/// [`audio`](Self::audio).
 pub struct ModelRunner<T: Task> {
     audio: AudioSide,
     shared: Arc<Shared>,
@@ -364,7 +373,7 @@ impl<T: Task> ModelRunner<T> {
         Ok(ModelRunner { audio, shared, worker: Some(worker), latency: lat })
     }
 
-    /// Total latency in host frames, fixed for this runner: report it to the host.
+    /// Total latency in host frames, fixed for this runner: report it to the host. Any thread.
     pub fn latency(&self) -> usize {
         self.latency
     }

@@ -106,6 +106,45 @@ impl BlockResampler {
     }
 }
 
+/// Resamples whole planar signals offline (files, datasets): same filter as the streaming path,
+/// with the delay trimmed so output frame `j` is at time `j / to`. Returns
+/// `ceil(len · to / from)` frames per channel.
+pub fn resample_offline(input: &[Vec<f32>], from: u32, to: u32) -> Result<Vec<Vec<f32>>, RunnerError> {
+    let channels = input.len().max(1);
+    let len = input.first().map_or(0, |c| c.len());
+    if from == to {
+        return Ok(input.to_vec());
+    }
+    let mut r = BlockResampler::new(from, to, 4096, channels)?;
+    let (il, ol, delay) = (r.input_len(), r.output_len(), r.delay());
+    let want = (len as u64 * to as u64).div_ceil(from as u64) as usize;
+    let mut out = vec![Vec::with_capacity(want + delay + ol); channels];
+    let mut block_in = vec![vec![0.0f32; il]; channels];
+    let mut block_out = vec![vec![0.0f32; ol]; channels];
+    let mut pos = 0;
+    while out[0].len() < want + delay {
+        for (b, ch) in block_in.iter_mut().zip(input) {
+            b.fill(0.0);
+            if pos < len {
+                let end = (pos + il).min(len);
+                b[..end - pos].copy_from_slice(&ch[pos..end]);
+            }
+        }
+        let ins: Vec<&[f32]> = block_in.iter().map(|v| v.as_slice()).collect();
+        let mut outs: Vec<&mut [f32]> = block_out.iter_mut().map(|v| v.as_mut_slice()).collect();
+        r.process(&ins, &mut outs);
+        for (o, b) in out.iter_mut().zip(&block_out) {
+            o.extend_from_slice(b);
+        }
+        pos += il;
+    }
+    for o in &mut out {
+        o.drain(..delay);
+        o.truncate(want);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +157,17 @@ mod tests {
         }
         let same = BlockResampler::new(44_100, 44_100, 512, 1).unwrap();
         assert_eq!((same.input_len(), same.output_len(), same.delay()), (512, 512, 0));
+    }
+
+    #[test]
+    fn offline_resampling_keeps_time_alignment() {
+        let (a, b) = (44_100u32, 22_050u32);
+        let mut x = vec![0.0f32; 44_100];
+        x[10_000] = 1.0;
+        let y = resample_offline(&[x], a, b).unwrap();
+        assert_eq!(y[0].len(), 22_050);
+        let peak = y[0].iter().enumerate().max_by(|p, q| p.1.total_cmp(q.1)).unwrap().0;
+        assert_eq!(peak, 5_000);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! * [`audio`]: WAV reading and writing (hound).
 //! * [`smf`]: Standard MIDI File writing with sample-exact tick positions (midly).
 //! * [`plugins`]: finding the workspace's plugin crates and their bundles.
+//! * [`dataset`]: the procedural multitrack renderer and the MUSDB18-HQ importer.
 
 pub mod audio;
+pub mod dataset;
 pub mod host;
 pub mod plugins;
 pub mod smf;

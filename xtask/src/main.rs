@@ -72,6 +72,45 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Render a multitrack training/evaluation dataset from procedurally composed songs.
+    Dataset {
+        /// Output folder.
+        #[arg(long, default_value = "data/synth")]
+        out: PathBuf,
+        /// Songs in the train split.
+        #[arg(long, default_value_t = 200)]
+        train: usize,
+        /// Songs in the validation split (training timbres, new songs).
+        #[arg(long, default_value_t = 30)]
+        val: usize,
+        /// Songs in the test split (held-out timbres: MuseScore General, AVL kits).
+        #[arg(long, default_value_t = 40)]
+        test: usize,
+        /// Seconds per song.
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// Sample rate of the written audio.
+        #[arg(long, default_value_t = 22_050)]
+        rate: u32,
+        /// Master seed (same seed, same arguments: bit-identical files).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Also write one stem per instrument class.
+        #[arg(long)]
+        stems: bool,
+        /// Train-split augmentations: gain,eq,reverb,compress,pitch | all | none.
+        #[arg(long, default_value = "all")]
+        augment: String,
+        /// Folder holding the .sf2 files.
+        #[arg(long, default_value = "/usr/share/sounds/sf2")]
+        sf2_dir: PathBuf,
+        /// Import a MUSDB18-HQ folder from this path instead of rendering.
+        #[arg(long)]
+        musdb: Option<PathBuf>,
+    },
     /// Passed through to nice-plug-xtask (bundle, bundle-universal, known-packages).
     #[command(external_subcommand)]
     Other(Vec<String>),
@@ -106,6 +145,26 @@ fn main() -> Result<()> {
                 tempo,
             };
             render(&root, &plugin, &input, &params, id.as_deref(), &opts, &out)
+        }
+        Command::Dataset { out, train, val, test, seconds, rate, seed, jobs, stems, augment, sf2_dir, musdb } => {
+            if let Some(src) = musdb {
+                let n = xtask::dataset::musdb::import(&src, &out, rate)?;
+                println!("imported {n} MUSDB18-HQ tracks into {}", out.display());
+                return Ok(());
+            }
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let opts = xtask::dataset::DatasetOptions {
+                out,
+                songs: [train, val, test],
+                seconds,
+                rate,
+                seed,
+                jobs,
+                stems,
+                augment: xtask::dataset::render::Augment::parse(&augment)?,
+                sf2_dir,
+            };
+            xtask::dataset::generate(&opts).map(|_| ())
         }
         Command::Other(args) => nice_plug_xtask::main_with_args("cargo xtask", args),
     }

@@ -1,0 +1,199 @@
+//! `cargo xtask dataset`: procedurally composed multitrack songs rendered with SoundFonts.
+//!
+//! Layout written under `--out`:
+//! ```text
+//! dataset.json                  classes, splits, timbres, seed, command, render throughput
+//! <split>/<split>-NNNNN/
+//!     mix.wav                   16-bit stereo, the exact sum of the stems
+//!     stems/<class>.wav         (with --stems) one stem per instrument class present
+//!     activity.npy              uint8 [frames, classes] at 100 frames/s, from stem envelopes
+//!     meta.json                 song (style, tempo, key, sections, tracks, notes), timbres,
+//!                               drum onsets (time, class, key, velocity)
+//! ```
+//! Splits are by song (different seeds) and by timbre set: train and val use the training
+//! SoundFonts, test only MuseScore General and the AVL kits. The same arguments give
+//! bit-identical files.
+
+pub mod classes;
+pub mod compose;
+pub mod musdb;
+pub mod render;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use classes::{drum_keys, CLASSES};
+use render::{Augment, TimbreSet, LABEL_RATE};
+
+/// Options of `cargo xtask dataset`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DatasetOptions {
+    /// Output folder.
+    pub out: PathBuf,
+    /// Songs per split: train, val, test.
+    pub songs: [usize; 3],
+    /// Length of each song in seconds.
+    pub seconds: f64,
+    /// Sample rate of the written audio in Hz.
+    pub rate: u32,
+    /// Master seed.
+    pub seed: u64,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Write per-class stems.
+    pub stems: bool,
+    /// Augmentations for the train split (val and test are never augmented).
+    pub augment: Augment,
+    /// Folder with the .sf2 files.
+    pub sf2_dir: PathBuf,
+}
+
+const SPLITS: [&str; 3] = ["train", "val", "test"];
+
+/// Seed of song `i` of split `s`: independent streams per split and song.
+pub fn song_seed(seed: u64, split: usize, i: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((split as u64) << 40) ^ i as u64
+}
+
+/// Generates the dataset. Returns total seconds of audio rendered.
+pub fn generate(opts: &DatasetOptions) -> Result<f64> {
+    std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
+    let started = Instant::now();
+    let mut split_ids: Vec<Vec<String>> = Vec::new();
+    let mut timbres_used = serde_json::Map::new();
+    let mut rendered_seconds = 0.0;
+    for (si, split) in SPLITS.iter().enumerate() {
+        let n = opts.songs[si];
+        if n == 0 {
+            split_ids.push(Vec::new());
+            continue;
+        }
+        let set = if *split == "test" { TimbreSet::test(&opts.sf2_dir)? } else { TimbreSet::training(&opts.sf2_dir)? };
+        timbres_used.insert(
+            split.to_string(),
+            serde_json::json!({
+                "fonts": set.fonts.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
+                "kits": set.kits.iter().map(|k| k.name.clone()).collect::<Vec<_>>(),
+            }),
+        );
+        let aug = if *split == "train" { opts.augment } else { Augment::default() };
+        let bar = ProgressBar::new(n as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>5} [{bar:40}] {pos}/{len} songs, {elapsed} (eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(split.to_string());
+        let next = AtomicUsize::new(0);
+        let errors = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..opts.jobs.max(1) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        break;
+                    }
+                    if let Err(e) = write_song(opts, &set, si, i, &aug) {
+                        if let Ok(mut errs) = errors.lock() {
+                            errs.push(format!("{split} song {i}: {e:#}"));
+                        }
+                    }
+                    bar.inc(1);
+                });
+            }
+        });
+        bar.finish();
+        let errs = errors.into_inner().unwrap_or_default();
+        if let Some(e) = errs.first() {
+            anyhow::bail!("{} songs failed; first: {e}", errs.len());
+        }
+        split_ids.push((0..n).map(|i| format!("{split}-{i:05}")).collect());
+        rendered_seconds += n as f64 * opts.seconds;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let core_minutes = wall * opts.jobs.max(1) as f64 / 60.0;
+    let hours_per_core_minute = rendered_seconds / 3600.0 / core_minutes.max(1e-9);
+    let info = serde_json::json!({
+        "format": "mirsuite-multitrack-1",
+        "classes": CLASSES,
+        "sample_rate": opts.rate,
+        "label_rate": LABEL_RATE,
+        "seconds_per_song": opts.seconds,
+        "splits": {"train": split_ids[0], "val": split_ids[1], "test": split_ids[2]},
+        "timbres": timbres_used,
+        "options": opts,
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "render": {
+            "audio_seconds": rendered_seconds,
+            "wall_seconds": wall,
+            "threads": opts.jobs,
+            "audio_hours_per_core_minute": hours_per_core_minute,
+        },
+    });
+    std::fs::write(opts.out.join("dataset.json"), serde_json::to_string_pretty(&info)?)?;
+    println!(
+        "rendered {:.1} min of multitrack audio in {:.1} s on {} threads: {:.3} h of audio per core-minute",
+        rendered_seconds / 60.0,
+        wall,
+        opts.jobs,
+        hours_per_core_minute
+    );
+    Ok(rendered_seconds)
+}
+
+fn write_song(opts: &DatasetOptions, set: &TimbreSet, split: usize, i: usize, aug: &Augment) -> Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(song_seed(opts.seed, split, i));
+    let mut song = compose::compose(&mut rng, opts.seconds);
+    let frames = (opts.seconds * opts.rate as f64).round() as usize;
+    let r = render::render(&mut song, set, opts.rate, frames, aug, &mut rng)?;
+    let dir = render::song_dir(&opts.out, SPLITS[split], i);
+    std::fs::create_dir_all(&dir)?;
+    render::write_pcm16(&dir.join("mix.wav"), opts.rate, &r.mix)?;
+    if opts.stems {
+        std::fs::create_dir_all(dir.join("stems"))?;
+        for (c, s) in r.stems.iter().enumerate() {
+            if let Some(s) = s {
+                render::write_pcm16(&dir.join("stems").join(format!("{}.wav", CLASSES[c])), opts.rate, s)?;
+            }
+        }
+    }
+    render::write_npy_u8(&dir.join("activity.npy"), &r.activity)?;
+    let drums: Vec<serde_json::Value> = song
+        .tracks
+        .iter()
+        .filter(|t| t.class.0 == 0)
+        .flat_map(|t| t.notes.iter())
+        .filter(|n| n.start < opts.seconds)
+        .map(
+            |n| serde_json::json!({"time": n.start, "class": drum_keys::class(n.key), "key": n.key, "velocity": n.vel}),
+        )
+        .collect();
+    let meta = serde_json::json!({
+        "id": dir.file_name().map(|f| f.to_string_lossy().into_owned()),
+        "split": SPLITS[split],
+        "seed": song_seed(opts.seed, split, i),
+        "sample_rate": opts.rate,
+        "frames": frames,
+        "label_rate": LABEL_RATE,
+        "classes": CLASSES,
+        "present": r.stems.iter().map(|s| s.is_some()).collect::<Vec<_>>(),
+        "timbres": r.timbres,
+        "transpose": r.transpose,
+        "augment": aug,
+        "song": song,
+        "drum_onsets": drums,
+    });
+    std::fs::write(dir.join("meta.json"), serde_json::to_string(&meta)?)?;
+    Ok(())
+}
+
+/// Default output folder for a dataset name.
+pub fn default_out(root: &Path, name: &str) -> PathBuf {
+    root.join("data").join(name)
+}

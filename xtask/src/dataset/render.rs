@@ -1,0 +1,399 @@
+//! Rendering composed songs to multitrack audio with SoundFonts (rustysynth), per-stem
+//! augmentation, master processing applied identically to every stem, and labels derived from
+//! the stems.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use biquad::{Biquad, Coefficients, DirectForm2Transposed, ToHertz, Type};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
+
+use super::classes::{Class, CLASSES};
+use super::compose::{Role, Song, Track};
+
+/// Frames per second of the activity labels.
+pub const LABEL_RATE: usize = 100;
+
+/// A drum kit: a percussion preset (bank 128) of a SoundFont, or a whole single-kit SoundFont
+/// whose only preset (bank 0, program 0) maps GM drum keys (the AVL kits).
+#[derive(Debug, Clone)]
+pub struct Kit {
+    /// Index into [`TimbreSet::fonts`].
+    pub font: usize,
+    /// Percussion preset number, or `None` for a single-kit font played on a melodic channel.
+    pub preset: Option<u8>,
+    /// Display name.
+    pub name: String,
+}
+
+/// The timbres one split may use.
+pub struct TimbreSet {
+    /// Split name this set belongs to.
+    pub name: &'static str,
+    /// Loaded SoundFonts with their file names.
+    pub fonts: Vec<(String, Arc<SoundFont>)>,
+    /// Indices of fonts used for melodic instruments.
+    pub melodic: Vec<usize>,
+    /// Drum kits.
+    pub kits: Vec<Kit>,
+}
+
+/// Where the Debian packages put the SoundFonts.
+pub const SF2_DIR: &str = "/usr/share/sounds/sf2";
+
+fn load_font(dir: &Path, file: &str, package: &str) -> Result<Arc<SoundFont>> {
+    let path = dir.join(file);
+    let mut f = std::fs::File::open(&path)
+        .with_context(|| format!("cannot open {} (install the Debian package {package})", path.display()))?;
+    let sf =
+        SoundFont::new(&mut f).map_err(|e| anyhow::anyhow!("{} is not a usable SoundFont: {e:?}", path.display()))?;
+    Ok(Arc::new(sf))
+}
+
+impl TimbreSet {
+    /// Training/validation timbres: FluidR3 GM, TimGM6mb and csound's sf_GMbank, with all their
+    /// percussion kits. The test timbres (MuseScore General, AVL kits) are never loaded here.
+    pub fn training(dir: &Path) -> Result<Self> {
+        let specs = [
+            ("FluidR3_GM.sf2", "fluid-soundfont-gm"),
+            ("TimGM6mb.sf2", "timgm6mb-soundfont"),
+            ("sf_GMbank.sf2", "csound-soundfont"),
+        ];
+        let mut fonts = Vec::new();
+        for (file, pkg) in specs {
+            fonts.push((file.to_string(), load_font(dir, file, pkg)?));
+        }
+        let mut kits = Vec::new();
+        for (i, (name, sf)) in fonts.iter().enumerate() {
+            for p in sf.get_presets() {
+                // Percussion kits only; the SFX and orchestra kits are not drum kits.
+                if p.get_bank_number() == 128 && !matches!(p.get_patch_number(), 48 | 56) {
+                    kits.push(Kit {
+                        font: i,
+                        preset: Some(p.get_patch_number() as u8),
+                        name: format!("{name}:{}", p.get_name()),
+                    });
+                }
+            }
+        }
+        kits.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(TimbreSet { name: "train", melodic: (0..fonts.len()).collect(), fonts, kits })
+    }
+
+    /// Test timbres, never used for training or tuning: MuseScore General (lossless) for melodic
+    /// instruments and the AVL Black Pearl and Red Zeppelin kits for drums.
+    pub fn test(dir: &Path) -> Result<Self> {
+        let fonts = vec![
+            (
+                "MuseScore_General_Full.sf2".to_string(),
+                load_font(dir, "MuseScore_General_Full.sf2", "musescore-general-soundfont-lossless")?,
+            ),
+            ("Black_Pearl_4_LV2.sf2".to_string(), load_font(dir, "Black_Pearl_4_LV2.sf2", "avldrums.lv2-soundfont")?),
+            ("Red_Zeppelin_4_LV2.sf2".to_string(), load_font(dir, "Red_Zeppelin_4_LV2.sf2", "avldrums.lv2-soundfont")?),
+        ];
+        let kits = vec![
+            Kit { font: 1, preset: None, name: "AVL Black Pearl".into() },
+            Kit { font: 2, preset: None, name: "AVL Red Zeppelin".into() },
+        ];
+        Ok(TimbreSet { name: "test", melodic: vec![0], fonts, kits })
+    }
+}
+
+/// Which augmentations to apply (all drawn from the song's seeded generator).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Augment {
+    /// Random per-track gain (±, dB) on top of the composer's balance.
+    pub gain: bool,
+    /// Random peaking EQ per stem.
+    pub eq: bool,
+    /// Random reverb/chorus send per track (the SoundFont synthesizer's effects).
+    pub reverb: bool,
+    /// Master compression, gain computed on the mix and applied identically to every stem.
+    pub compress: bool,
+    /// Transposition of the whole song by −5…+6 semitones (exact pitch shift for MIDI data).
+    pub pitch: bool,
+}
+
+impl Augment {
+    /// Parses `gain,eq,reverb,compress,pitch` (or `all`, `none`).
+    pub fn parse(s: &str) -> Result<Self> {
+        let mut a = Augment::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "all" => a = Augment { gain: true, eq: true, reverb: true, compress: true, pitch: true },
+                "none" => a = Augment::default(),
+                "gain" => a.gain = true,
+                "eq" => a.eq = true,
+                "reverb" => a.reverb = true,
+                "compress" => a.compress = true,
+                "pitch" => a.pitch = true,
+                other => bail!("unknown augmentation {other:?} (gain, eq, reverb, compress, pitch, all, none)"),
+            }
+        }
+        Ok(a)
+    }
+}
+
+/// A rendered song: class stems, the mix, and labels.
+pub struct Rendered {
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// Stereo stems per class (`None` for classes not in the song): `[class][ch][frame]`.
+    pub stems: Vec<Option<[Vec<f32>; 2]>>,
+    /// The mix, exactly the sum of the stems.
+    pub mix: [Vec<f32>; 2],
+    /// Activity labels at [`LABEL_RATE`]: `[frame][class]` as 0/1.
+    pub activity: Vec<[u8; CLASSES.len()]>,
+    /// Which font / kit each track used.
+    pub timbres: Vec<String>,
+    /// Semitones the song was transposed by.
+    pub transpose: i32,
+}
+
+/// Renders `song` with timbres drawn from `set`, `frames` long at `rate`.
+pub fn render(
+    song: &mut Song,
+    set: &TimbreSet,
+    rate: u32,
+    frames: usize,
+    aug: &Augment,
+    rng: &mut ChaCha8Rng,
+) -> Result<Rendered> {
+    let transpose = if aug.pitch { rng.gen_range(-5..=6) } else { 0 };
+    let mut stems: Vec<Option<[Vec<f32>; 2]>> = vec![None; CLASSES.len()];
+    let mut timbres = Vec::new();
+    for tr in &mut song.tracks {
+        if tr.role != Role::Drums && transpose != 0 {
+            for n in &mut tr.notes {
+                n.key = (n.key as i32 + transpose).clamp(0, 127) as u8;
+            }
+        }
+        let (font_idx, kit) = if tr.class.0 == 0 {
+            let k = &set.kits[rng.gen_range(0..set.kits.len())];
+            (k.font, Some(k))
+        } else {
+            (set.melodic[rng.gen_range(0..set.melodic.len())], None)
+        };
+        timbres.push(match kit {
+            Some(k) => k.name.clone(),
+            None => format!("{}:program {}", set.fonts[font_idx].0, tr.program),
+        });
+        let send = if aug.reverb { rng.gen_range(0..=90) } else { 40 };
+        let mut audio = render_track(&set.fonts[font_idx].1, tr, kit, rate, frames, send)?;
+        let mut gain_db = tr.gain_db;
+        if aug.gain {
+            gain_db += rng.gen_range(-3.0..=3.0);
+        }
+        let g = 10f32.powf(gain_db / 20.0);
+        for ch in &mut audio {
+            ch.iter_mut().for_each(|x| *x *= g);
+        }
+        let slot = &mut stems[tr.class.0];
+        match slot {
+            Some(s) => {
+                for (d, a) in s.iter_mut().zip(&audio) {
+                    d.iter_mut().zip(a).for_each(|(x, y)| *x += y);
+                }
+            }
+            None => *slot = Some(audio),
+        }
+    }
+    if aug.eq {
+        for s in stems.iter_mut().flatten() {
+            let f0 = 10f32.powf(rng.gen_range(2.3..3.9)); // 200 Hz – 8 kHz
+            let gain = rng.gen_range(-6.0..6.0);
+            if let Ok(c) = Coefficients::<f32>::from_params(
+                Type::PeakingEQ(gain),
+                (rate as f32).hz(),
+                f0.min(rate as f32 * 0.45).hz(),
+                0.9,
+            ) {
+                for ch in s.iter_mut() {
+                    let mut f = DirectForm2Transposed::<f32>::new(c);
+                    ch.iter_mut().for_each(|x| *x = f.run(*x));
+                }
+            }
+        }
+    }
+    let mut mix = [vec![0.0f32; frames], vec![0.0f32; frames]];
+    for s in stems.iter().flatten() {
+        for (m, a) in mix.iter_mut().zip(s) {
+            m.iter_mut().zip(a).for_each(|(x, y)| *x += y);
+        }
+    }
+    // Master processing, identical for the mix and every stem, so mix == sum(stems) holds.
+    let mut master = vec![1.0f32; frames];
+    if aug.compress {
+        compressor_gain(&mix, rate, rng.gen_range(-24.0..-12.0), rng.gen_range(2.0..6.0), &mut master);
+    }
+    let peak =
+        mix[0].iter().chain(&mix[1]).zip(master.iter().chain(&master)).fold(0.0f32, |p, (x, g)| p.max((x * g).abs()));
+    let target = 10f32.powf(rng.gen_range(-6.0..-1.0) / 20.0);
+    let norm = if peak > 1e-9 { target / peak } else { 1.0 };
+    for g in &mut master {
+        *g *= norm;
+    }
+    let apply = |a: &mut [Vec<f32>; 2]| {
+        for ch in a.iter_mut() {
+            ch.iter_mut().zip(&master).for_each(|(x, g)| *x *= g);
+        }
+    };
+    apply(&mut mix);
+    stems.iter_mut().flatten().for_each(apply);
+    let activity = activity_labels(&stems, rate, frames);
+    Ok(Rendered { sample_rate: rate, stems, mix, activity, timbres, transpose })
+}
+
+/// Renders one track's notes with its own synthesizer (so stems stay separate).
+fn render_track(
+    font: &Arc<SoundFont>,
+    tr: &Track,
+    kit: Option<&Kit>,
+    rate: u32,
+    frames: usize,
+    send: i32,
+) -> Result<[Vec<f32>; 2]> {
+    let settings = SynthesizerSettings::new(rate as i32);
+    let mut synth = Synthesizer::new(font, &settings).map_err(|e| anyhow::anyhow!("synthesizer: {e:?}"))?;
+    let channel = match kit {
+        Some(Kit { preset: Some(p), .. }) => {
+            synth.process_midi_message(9, 0xC0, *p as i32, 0);
+            9
+        }
+        Some(Kit { preset: None, .. }) => {
+            synth.process_midi_message(0, 0xC0, 0, 0);
+            0
+        }
+        None => {
+            synth.process_midi_message(0, 0xC0, tr.program as i32, 0);
+            0
+        }
+    };
+    synth.process_midi_message(channel, 0xB0, 10, tr.pan as i32); // pan
+    synth.process_midi_message(channel, 0xB0, 91, send); // reverb send
+    synth.process_midi_message(channel, 0xB0, 93, send / 3); // chorus send
+    let mut events: Vec<(usize, bool, u8, u8)> = Vec::with_capacity(tr.notes.len() * 2);
+    for n in &tr.notes {
+        let on = (n.start * rate as f64).round() as usize;
+        let off = ((n.start + n.dur) * rate as f64).round() as usize;
+        if on < frames {
+            events.push((on, true, n.key, n.vel));
+            events.push((off.max(on + 1), false, n.key, 0));
+        }
+    }
+    // Offs before ons at the same frame, so repeated notes retrigger.
+    events.sort_by_key(|e| (e.0, e.1));
+    let mut left = vec![0.0f32; frames];
+    let mut right = vec![0.0f32; frames];
+    let mut pos = 0usize;
+    for (frame, on, key, vel) in events {
+        let frame = frame.min(frames);
+        if frame > pos {
+            synth.render(&mut left[pos..frame], &mut right[pos..frame]);
+            pos = frame;
+        }
+        if on {
+            synth.note_on(channel, key as i32, vel as i32);
+        } else {
+            synth.note_off(channel, key as i32);
+        }
+    }
+    if pos < frames {
+        synth.render(&mut left[pos..], &mut right[pos..]);
+    }
+    Ok([left, right])
+}
+
+/// A feed-forward RMS compressor's gain curve computed on the mix (writes `gain`).
+fn compressor_gain(mix: &[Vec<f32>; 2], rate: u32, threshold_db: f32, ratio: f32, gain: &mut [f32]) {
+    let att = (-1.0 / (0.010 * rate as f32)).exp();
+    let rel = (-1.0 / (0.150 * rate as f32)).exp();
+    let mut env = 0.0f32;
+    for (i, g) in gain.iter_mut().enumerate() {
+        let x = 0.5 * (mix[0][i] * mix[0][i] + mix[1][i] * mix[1][i]);
+        let k = if x > env { att } else { rel };
+        env = k * env + (1.0 - k) * x;
+        let level_db = 10.0 * env.max(1e-12).log10();
+        let over = level_db - threshold_db;
+        *g = if over > 0.0 { 10f32.powf(-over * (1.0 - 1.0 / ratio) / 20.0) } else { 1.0 };
+    }
+}
+
+/// Activity from stem envelopes, as the thesis derives labels from multitracks: a class is
+/// active in a 10 ms frame when its stem's 50 ms-smoothed level is within 30 dB of the stem's
+/// loud level (99th percentile) and above −60 dBFS.
+pub fn activity_labels(stems: &[Option<[Vec<f32>; 2]>], rate: u32, frames: usize) -> Vec<[u8; CLASSES.len()]> {
+    let n = frames * LABEL_RATE / rate as usize;
+    let mut out = vec![[0u8; CLASSES.len()]; n];
+    for (c, s) in stems.iter().enumerate() {
+        let Some(s) = s else { continue };
+        let energy: Vec<f32> = (0..n)
+            .map(|i| {
+                let a = i * rate as usize / LABEL_RATE;
+                let b = ((i + 1) * rate as usize / LABEL_RATE).min(frames);
+                let sum: f32 = (a..b).map(|j| 0.5 * (s[0][j] * s[0][j] + s[1][j] * s[1][j])).sum();
+                sum / (b - a).max(1) as f32
+            })
+            .collect();
+        let smooth: Vec<f32> = (0..n)
+            .map(|i| {
+                let (a, b) = (i.saturating_sub(2), (i + 3).min(n));
+                energy[a..b].iter().sum::<f32>() / (b - a) as f32
+            })
+            .collect();
+        let db: Vec<f32> = smooth.iter().map(|e| 10.0 * e.max(1e-12).log10()).collect();
+        let mut sorted = db.clone();
+        sorted.sort_by(f32::total_cmp);
+        let loud = sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)];
+        let thr = (loud - 30.0).max(-60.0);
+        for (i, d) in db.iter().enumerate() {
+            out[i][c] = (*d > thr) as u8;
+        }
+    }
+    out
+}
+
+/// Writes 16-bit PCM WAV (stereo).
+pub fn write_pcm16(path: &Path, rate: u32, ch: &[Vec<f32>; 2]) -> Result<()> {
+    let spec =
+        hound::WavSpec { channels: 2, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).with_context(|| format!("cannot create {}", path.display()))?;
+    for i in 0..ch[0].len() {
+        for c in ch {
+            w.write_sample((c[i].clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
+        }
+    }
+    w.finalize()?;
+    Ok(())
+}
+
+/// Writes a `[rows][cols]` u8 matrix as a `.npy` file.
+pub fn write_npy_u8(path: &Path, rows: &[[u8; CLASSES.len()]]) -> Result<()> {
+    let file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    use npyz::WriterBuilder;
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[rows.len() as u64, CLASSES.len() as u64])
+        .writer(file)
+        .begin_nd()?;
+    for r in rows {
+        w.extend(r.iter().copied())?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// The song folder for index `i` of a split.
+pub fn song_dir(root: &Path, split: &str, i: usize) -> PathBuf {
+    root.join(split).join(format!("{split}-{i:05}"))
+}
+
+/// Class of a label column (for callers that need names).
+pub fn class_name(c: usize) -> &'static str {
+    Class(c).name()
+}

@@ -4,6 +4,8 @@
 //! host audio into an [`runner::AudioSide`] and read results back; everything else lives here:
 //!
 //! * [`stft`]: STFT / ISTFT on `realfft` with perfect reconstruction.
+//! * [`features`]: log-mel features (mirrored exactly by the Python training code).
+//! * [`activity`]: the instrument-activity task and the threshold + median gate.
 //! * [`resample`]: fixed-ratio block resampling between host and model rates (`rubato`).
 //! * [`card`]: the model card, the single source of truth for a model's rates, shapes and classes.
 //! * [`model`]: loading, validating and optimizing ONNX models with `tract`.
@@ -16,8 +18,10 @@
 //! where waiting is the point) or call tract. Everything is sized in the constructors, which are
 //! meant to be called from a plugin's `activate()`.
 
+pub mod activity;
 pub mod card;
 pub mod error;
+pub mod features;
 pub mod model;
 pub mod resample;
 pub mod runner;

@@ -120,9 +120,21 @@ impl Stft {
     pub fn new(cfg: StftConfig) -> Result<Self, StftError> {
         let window = cfg.window.coefficients(cfg.size);
         cfg.ola_gain(&window)?;
+        Ok(Self::build(cfg, window))
+    }
+
+    /// Plans the FFT for analysis only (features): any window and hop, no reconstruction check.
+    pub fn analysis(cfg: StftConfig) -> Result<Self, StftError> {
+        if cfg.size == 0 || cfg.hop == 0 || cfg.hop > cfg.size {
+            return Err(StftError::InvalidSize { size: cfg.size, hop: cfg.hop });
+        }
+        Ok(Self::build(cfg, cfg.window.coefficients(cfg.size)))
+    }
+
+    fn build(cfg: StftConfig, window: Vec<f32>) -> Self {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(cfg.size);
         let scratch = fft.make_scratch_vec();
-        Ok(Stft { cfg, window, buf: vec![0.0; cfg.size], fft, scratch })
+        Stft { cfg, window, buf: vec![0.0; cfg.size], fft, scratch }
     }
 
     /// The configuration.
@@ -191,9 +203,14 @@ pub struct StreamingStft {
 }
 
 impl StreamingStft {
-    /// Creates the analyzer with zero history.
+    /// Creates the analyzer with zero history (configuration must reconstruct perfectly).
     pub fn new(cfg: StftConfig) -> Result<Self, StftError> {
         Ok(StreamingStft { stft: Stft::new(cfg)?, history: vec![0.0; cfg.size] })
+    }
+
+    /// Creates an analysis-only streaming STFT (features): any window and hop.
+    pub fn analysis(cfg: StftConfig) -> Result<Self, StftError> {
+        Ok(StreamingStft { stft: Stft::analysis(cfg)?, history: vec![0.0; cfg.size] })
     }
 
     /// Clears the history (as at the start of a stream).

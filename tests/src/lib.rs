@@ -8,13 +8,18 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Builds `package` (a plugin crate) in the dev profile and returns its CLAP-loadable library.
-/// Cargo builds every workspace member before running tests, so this is normally a no-op.
+/// Builds the workspace in the dev profile (once per test process) and returns `package`'s
+/// CLAP-loadable library. Building the whole workspace, not `-p package`, resolves the same
+/// features as `cargo test --workspace`, so it reuses the test build's artifacts instead of
+/// compiling the dependency tree a second time with another feature set.
 pub fn plugin_library(package: &str) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status =
-        Command::new(cargo).args(["build", "-p", package]).current_dir(root()).status().expect("run cargo build");
-    assert!(status.success(), "cargo build -p {package} failed");
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status =
+            Command::new(cargo).args(["build", "--workspace"]).current_dir(root()).status().expect("run cargo build");
+        assert!(status.success(), "cargo build --workspace failed");
+    });
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let lib = format!("{}{}{}", std::env::consts::DLL_PREFIX, package.replace('-', "_"), std::env::consts::DLL_SUFFIX);
     let path = target.join("debug").join(lib);

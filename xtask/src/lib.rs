@@ -8,7 +8,9 @@
 //! * [`dataset`]: the procedural multitrack renderer and the MUSDB18-HQ importer.
 
 pub mod audio;
+pub mod bench;
 pub mod dataset;
+pub mod eval;
 pub mod host;
 pub mod plugins;
 pub mod smf;

@@ -111,6 +111,52 @@ enum Command {
         #[arg(long)]
         musdb: Option<PathBuf>,
     },
+    /// Train a model in PyTorch (arguments after the model name go to mirsuite.train).
+    Train {
+        /// Model name: activity.
+        model: String,
+        /// Arguments for `python3 -m mirsuite.train` (e.g. --steps 6000 --device cuda).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Export a trained model to models/<name>/ (ONNX checked against ONNX Runtime, golden
+    /// data, card, README).
+    Export {
+        /// Model name: activity.
+        model: String,
+        /// Arguments for `python3 -m mirsuite.export` (e.g. --run runs/activity).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Evaluate a shipped model with the Rust (tract) inference path on the held-out test split.
+    Eval {
+        /// Model name: activity.
+        model: String,
+        /// Dataset folder.
+        #[arg(long, default_value = "data/synth")]
+        data: PathBuf,
+        /// Split to evaluate.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Write {"model", "split", "metrics"} JSON here (default target/eval/<model>.json).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Model folder (default models/<model>).
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        /// Do not write the metrics into the model card and README.
+        #[arg(long)]
+        no_update_card: bool,
+        /// Evaluate at most this many songs.
+        #[arg(long, default_value_t = 0)]
+        max_songs: usize,
+    },
+    /// tract vs ONNX Runtime (single thread) per model, and plugin CPU cost at 48 kHz stereo.
+    Bench {
+        /// Write {"model", "split", "metrics"} JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Passed through to nice-plug-xtask (bundle, bundle-universal, known-packages).
     #[command(external_subcommand)]
     Other(Vec<String>),
@@ -119,6 +165,8 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = workspace_root();
+    // Relative paths in arguments are relative to the workspace root, whatever the caller's cwd.
+    std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
     match cli.command {
         Command::BundleAll { cargo_args } => bundle_all(&root, cargo_args),
         Command::Install { clap_dir, vst3_dir } => install(&root, clap_dir, vst3_dir),
@@ -166,6 +214,36 @@ fn main() -> Result<()> {
             };
             xtask::dataset::generate(&opts).map(|_| ())
         }
+        Command::Train { model, args } => {
+            let mut cmd = xtask::eval::python(&root);
+            cmd.args(["-m", "mirsuite.train", &model]).args(args);
+            xtask::eval::run(cmd, "mirsuite.train")
+        }
+        Command::Export { model, args } => {
+            let mut cmd = xtask::eval::python(&root);
+            cmd.args(["-m", "mirsuite.export", &model]).args(args);
+            xtask::eval::run(cmd, "mirsuite.export")
+        }
+        Command::Eval { model, data, split, json, model_dir, no_update_card, max_songs } => {
+            let json = json.unwrap_or_else(|| root.join("target/eval").join(format!("{model}.json")));
+            let plot = json.with_extension("png");
+            let model_dir = model_dir.unwrap_or_else(|| root.join("models").join(&model));
+            let opts = xtask::eval::EvalOptions {
+                data: if data.is_absolute() { data } else { root.join(data) },
+                split,
+                model_dir,
+                json,
+                plot,
+                update_card: !no_update_card,
+                max_songs,
+                model: model.clone(),
+            };
+            match model.as_str() {
+                "activity" => xtask::eval::eval_activity(&root, &opts),
+                other => bail!("no evaluation for model {other:?} yet (models: activity)"),
+            }
+        }
+        Command::Bench { json } => xtask::bench::bench(&root, json),
         Command::Other(args) => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }

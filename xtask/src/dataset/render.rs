@@ -322,35 +322,48 @@ fn compressor_gain(mix: &[Vec<f32>; 2], rate: u32, threshold_db: f32, ratio: f32
     }
 }
 
+/// Level of the 10 ms label frames of a stereo signal, smoothed over 50 ms, in dB.
+fn frame_levels(s: &[Vec<f32>; 2], rate: u32, frames: usize) -> Vec<f32> {
+    let n = frames * LABEL_RATE / rate as usize;
+    let energy: Vec<f32> = (0..n)
+        .map(|i| {
+            let a = i * rate as usize / LABEL_RATE;
+            let b = ((i + 1) * rate as usize / LABEL_RATE).min(frames);
+            let sum: f32 = (a..b).map(|j| 0.5 * (s[0][j] * s[0][j] + s[1][j] * s[1][j])).sum();
+            sum / (b - a).max(1) as f32
+        })
+        .collect();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(2), (i + 3).min(n));
+            10.0 * (energy[a..b].iter().sum::<f32>() / (b - a) as f32).max(1e-12).log10()
+        })
+        .collect()
+}
+
 /// Activity from stem envelopes, as the thesis derives labels from multitracks: a class is
 /// active in a 10 ms frame when its stem's 50 ms-smoothed level is within 30 dB of the stem's
-/// loud level (99th percentile) and above −60 dBFS.
+/// loud level (99th percentile), above −60 dBFS, and — so that labels mean "audible in the
+/// mix" rather than "has some signal" — no more than 25 dB below the mix at that moment.
 pub fn activity_labels(stems: &[Option<[Vec<f32>; 2]>], rate: u32, frames: usize) -> Vec<[u8; CLASSES.len()]> {
     let n = frames * LABEL_RATE / rate as usize;
+    let mut mix = [vec![0.0f32; frames], vec![0.0f32; frames]];
+    for s in stems.iter().flatten() {
+        for (m, a) in mix.iter_mut().zip(s) {
+            m.iter_mut().zip(a).for_each(|(x, y)| *x += y);
+        }
+    }
+    let mix_db = frame_levels(&mix, rate, frames);
     let mut out = vec![[0u8; CLASSES.len()]; n];
     for (c, s) in stems.iter().enumerate() {
         let Some(s) = s else { continue };
-        let energy: Vec<f32> = (0..n)
-            .map(|i| {
-                let a = i * rate as usize / LABEL_RATE;
-                let b = ((i + 1) * rate as usize / LABEL_RATE).min(frames);
-                let sum: f32 = (a..b).map(|j| 0.5 * (s[0][j] * s[0][j] + s[1][j] * s[1][j])).sum();
-                sum / (b - a).max(1) as f32
-            })
-            .collect();
-        let smooth: Vec<f32> = (0..n)
-            .map(|i| {
-                let (a, b) = (i.saturating_sub(2), (i + 3).min(n));
-                energy[a..b].iter().sum::<f32>() / (b - a) as f32
-            })
-            .collect();
-        let db: Vec<f32> = smooth.iter().map(|e| 10.0 * e.max(1e-12).log10()).collect();
+        let db = frame_levels(s, rate, frames);
         let mut sorted = db.clone();
         sorted.sort_by(f32::total_cmp);
         let loud = sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)];
         let thr = (loud - 30.0).max(-60.0);
         for (i, d) in db.iter().enumerate() {
-            out[i][c] = (*d > thr) as u8;
+            out[i][c] = (*d > thr && *d > mix_db[i] - 25.0) as u8;
         }
     }
     out

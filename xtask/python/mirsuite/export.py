@@ -1,0 +1,215 @@
+"""Export a trained model to `models/<name>/`: ONNX (checked against ONNX Runtime at export
+time), golden inputs/outputs for the Rust tract parity test, the model card and its README.
+
+    PYTHONPATH=xtask/python python3 -m mirsuite.export activity --run runs/activity --data data/synth
+(or `cargo xtask export activity`).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+from . import activity, metrics
+from .data import Dataset
+
+TOLERANCE = 1e-4
+
+
+def export_onnx(module, example, path, input_name, output_name):
+    module.eval()
+    kwargs = dict(input_names=[input_name], output_names=[output_name], opset_version=17, do_constant_folding=True)
+    try:
+        torch.onnx.export(module, (example,), path, dynamo=False, **kwargs)
+    except TypeError:  # older torch without the dynamo switch
+        torch.onnx.export(module, (example,), path, **kwargs)
+
+
+def check_ort(path, inputs, expected, input_name):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for x, y in zip(inputs, expected):
+        (out,) = sess.run(None, {input_name: x})
+        worst = max(worst, float(np.abs(out - y).max()))
+    if worst > TOLERANCE:
+        raise SystemExit(f"ONNX Runtime differs from PyTorch by {worst:.2e} (> {TOLERANCE})")
+    return worst, ort.__version__
+
+
+def dataset_summary(ds: Dataset):
+    info = ds.info
+    return {
+        "source": info.get("source", "cargo xtask dataset (procedurally composed, SoundFont-rendered multitracks)"),
+        "songs": {k: len(v) for k, v in info["splits"].items()},
+        "seconds_per_song": info.get("seconds_per_song"),
+        "sample_rate": info["sample_rate"],
+        "timbres": info.get("timbres"),
+        "seed": info.get("options", {}).get("seed"),
+        "command": info.get("command"),
+    }
+
+
+def export_activity(args):
+    ckpt = torch.load(os.path.join(args.run, "best.pt"), map_location="cpu", weights_only=False)
+    targs = argparse.Namespace(**ckpt["args"])
+    targs.data = args.data
+    targs.max_songs = 0
+    ds = Dataset(args.data)
+    net = activity.ActivityCNN(activity.CONFIG["n_mels"], len(ds.classes))
+    net.load_state_dict(ckpt["model"])
+    net.eval()
+    model = activity.Exported(net).eval()
+
+    # Thresholds tuned on the validation split (training timbres, unseen songs).
+    val = activity.load_split(targs, "val")
+    p, l, tr = activity.predict_segments(net, val, "cpu")
+    thresholds = metrics.tune_thresholds(p, l, ds.classes)
+    val_flat, _ = metrics.activity_metrics(p, l, tr, thresholds, ds.classes)
+
+    c = activity.CONFIG
+    os.makedirs(args.out, exist_ok=True)
+    onnx_path = os.path.join(args.out, "model.onnx")
+    example = torch.from_numpy(val[0].window(c["context"] * 3)[None]).float()
+    export_onnx(model, example, onnx_path, "logmel", "probs")
+
+    # Golden cases: real feature windows (silence, start of a song, busy passages) and noise.
+    rng = np.random.default_rng(args.seed)
+    windows = [np.full((c["n_mels"], c["context"]), -100.0, np.float32), val[0].window(5)]
+    for s in val[1:4]:
+        windows.append(s.window(int(rng.integers(c["context"], len(s.feats)))))
+    windows.append((rng.standard_normal((c["n_mels"], c["context"])) * 20 - 40).astype(np.float32))
+    inputs = [w[None].astype(np.float32) for w in windows]
+    with torch.no_grad():
+        outputs = [model(torch.from_numpy(x)).numpy() for x in inputs]
+    worst, ort_version = check_ort(onnx_path, inputs, outputs, "logmel")
+    with open(os.path.join(args.out, "golden.json"), "w") as f:
+        json.dump({"model": "activity", "reference": f"pytorch {torch.__version__}", "cases": [{"inputs": [x.ravel().tolist()], "outputs": [y.ravel().tolist()]} for x, y in zip(inputs, outputs)]}, f)
+        f.write("\n")
+
+    card_path = os.path.join(args.out, "card.json")
+    old = json.load(open(card_path)) if os.path.exists(card_path) else {}
+    card = {
+        "name": "activity",
+        "version": args.version,
+        "sample_rate": c["sample_rate"],
+        "frame_size": c["n_fft"],
+        "hop_size": c["hop"],
+        "window": "hann",
+        "n_mels": c["n_mels"],
+        "fmin": c["fmin"],
+        "fmax": c["fmax"],
+        "context_frames": c["context"],
+        "predict_every": c["predict_every"],
+        "features": "log-mel (dB): periodic Hann STFT, power, HTK-mel triangles, 10*log10(max(x, 1e-10)); frame t ends at (t+1)*hop",
+        "inputs": [{"name": "logmel", "shape": [1, c["n_mels"], c["context"]]}],
+        "outputs": [{"name": "probs", "shape": [1, len(ds.classes)]}],
+        "classes": ds.classes,
+        "thresholds": thresholds,
+        "architecture": "BatchNorm → 4× (Conv1d k3 + BN + ReLU; max-pool ×2 after the first two) over time with mel bands as channels → [max, mean] over time → FC 256 → FC classes → sigmoid",
+        "parameters": int(sum(p.numel() for p in net.parameters())),
+        "metrics": {"val": val_flat, "test": old.get("metrics", {}).get("test", {})},
+        "data": dataset_summary(ds),
+        "training": {
+            "command": f"cargo xtask train activity --data {args.data} --steps {targs.steps} --seed {targs.seed}",
+            "steps": targs.steps,
+            "batch": targs.batch,
+            "lr": targs.lr,
+            "seed": targs.seed,
+            "selected_by": f"validation {ckpt['metrics']}",
+        },
+        "export": {
+            "command": f"cargo xtask export activity --data {args.data}",
+            "onnx_opset": 17,
+            "onnxruntime": ort_version,
+            "max_abs_diff_pytorch_vs_onnxruntime": worst,
+            "date": datetime.date.today().isoformat(),
+        },
+        "license": "GPL-3.0-or-later (weights trained only on audio rendered from FluidR3_GM (MIT), TimGM6mb (GPL-2), csound sf_GMbank (LGPL) SoundFonts)",
+    }
+    with open(card_path, "w") as f:
+        json.dump(card, f, indent=2)
+        f.write("\n")
+    write_readme(args.out, card)
+    print(f"exported {onnx_path} ({os.path.getsize(onnx_path) / 1e6:.2f} MB); ORT max diff {worst:.2e}; thresholds {thresholds}")
+
+
+def write_readme(out, card):
+    val = card["metrics"].get("val", {})
+    test = card["metrics"].get("test", {})
+    lines = [
+        f"# {card['name']} model (v{card['version']})",
+        "",
+        "Frame-level multi-label instrument activity for the Activity Meter plugin: one second of",
+        "log-mel context in, one probability per instrument class out, about "
+        f"{card['sample_rate'] / (card['hop_size'] * card['predict_every']):.1f} predictions per second.",
+        "",
+        "## Classes and thresholds",
+        "",
+        "| class | threshold (tuned on val) | test AUROC 1 s | test F1 1 s |",
+        "|---|---|---|---|",
+    ]
+    for c, t in zip(card["classes"], card["thresholds"]):
+        a = test.get(f"auroc.{c}.1s")
+        f1 = test.get(f"f1.{c}.1s")
+        lines.append(f"| {c} | {t:.2f} | {a:.3f} | {f1:.3f} |" if a is not None and f1 is not None else f"| {c} | {t:.2f} | – | – |")
+    lines += ["", "## Metrics", "", "Held-out test split: MuseScore General (lossless) melodic timbres and AVL drum kits, never", "used for training or tuning. F1 is the thesis' mean of positive- and negative-class F1 per", "instrument, averaged over instruments.", "", "| split | scale | AUROC | LRAP | F1 |", "|---|---|---|---|---|"]
+    for split, m in [("test", test), ("val", val)]:
+        for s in ["1s", "5s", "10s", "track"]:
+            if f"auroc.{s}" in m:
+                lines.append(f"| {split} | {s} | {m[f'auroc.{s}']:.4f} | {m[f'lrap.{s}']:.4f} | {m[f'f1.{s}']:.4f} |")
+    d = card["data"]
+    lines += [
+        "",
+        "Test numbers come from `cargo xtask eval activity` (tract inference exactly as in the plugin,",
+        "metrics by scikit-learn); validation numbers from the export step (PyTorch).",
+        "",
+        "## Data",
+        "",
+        f"{d['source']}: {d['songs']} songs of {d['seconds_per_song']} s at {d['sample_rate']} Hz.",
+        f"Timbres: {json.dumps(d['timbres'])}.",
+        f"Dataset command: `{d['command']}`.",
+        "",
+        "## Features and model",
+        "",
+        f"- Features: {card['features']}; {card['n_mels']} bands {card['fmin']}–{card['fmax']} Hz, n_fft {card['frame_size']}, hop {card['hop_size']} at {card['sample_rate']} Hz; context {card['context_frames']} frames (1 s).",
+        f"- Architecture: {card['architecture']} ({card['parameters']} parameters).",
+        "",
+        "## Reproduce",
+        "",
+        "```sh",
+        d["command"] or "cargo xtask dataset",
+        card["training"]["command"],
+        card["export"]["command"],
+        "cargo xtask eval activity",
+        "```",
+        "",
+        f"## License\n\n{card['license']}",
+        "",
+    ]
+    with open(os.path.join(out, "README.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", choices=["activity"])
+    ap.add_argument("--run", default=None, help="training output folder (default runs/<model>)")
+    ap.add_argument("--data", default="data/synth")
+    ap.add_argument("--out", default=None, help="default models/<model>")
+    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    args.run = args.run or os.path.join("runs", args.model)
+    args.out = args.out or os.path.join("models", args.model)
+    torch.manual_seed(args.seed)
+    export_activity(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

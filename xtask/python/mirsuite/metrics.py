@@ -1,0 +1,157 @@
+"""Activity metrics with scikit-learn's reference implementations, at the thesis' time scales.
+
+Segments are 1 s; 5 s, 10 s and track level max-pool the 1 s predictions and labels of each
+track (the thesis' protocol). F1 is the thesis' definition: per instrument, the mean of the F1 of
+the positive class and the F1 of the negative class, then averaged over instruments. AUROC is
+macro over classes that have both labels in the pooled set; LRAP (scikit-learn) over segments
+with at least one active class.
+
+    python -m mirsuite.metrics activity --preds P.npz --json OUT.json --plot OUT.png
+where P (JSON, written by `cargo xtask eval`) holds `probs` [segments][classes], `labels`
+[segments][classes], `track` [segments] (track index of each 1 s segment, in time order),
+`classes` and `thresholds`. `--update-card DIR` writes the metrics into DIR/card.json and
+regenerates DIR/README.md.
+"""
+
+import argparse
+import json
+
+import numpy as np
+from sklearn.metrics import f1_score, label_ranking_average_precision_score, roc_auc_score
+
+SCALES = {"1s": 1, "5s": 5, "10s": 10, "track": None}
+
+
+def pool(probs, labels, track, size):
+    """Max-pools consecutive 1 s segments of each track into blocks of `size` (None: whole track)."""
+    out_p, out_l = [], []
+    for t in np.unique(track):
+        idx = np.where(track == t)[0]
+        step = len(idx) if size is None else size
+        for a in range(0, len(idx), step):
+            blk = idx[a : a + step]
+            out_p.append(probs[blk].max(axis=0))
+            out_l.append(labels[blk].max(axis=0))
+    return np.array(out_p), np.array(out_l)
+
+
+def thesis_f1(y, yhat):
+    """Mean of positive- and negative-class F1 for one class."""
+    pos = f1_score(y, yhat, pos_label=1, zero_division=0)
+    neg = f1_score(y, yhat, pos_label=0, zero_division=0)
+    return 0.5 * (pos + neg)
+
+
+def scale_metrics(p, l, thresholds, classes):
+    per_auc, per_f1 = {}, {}
+    for c, name in enumerate(classes):
+        y = l[:, c]
+        if 0 < y.sum() < len(y):
+            per_auc[name] = float(roc_auc_score(y, p[:, c]))
+        per_f1[name] = float(thesis_f1(y, (p[:, c] >= thresholds[c]).astype(int)))
+    rows = l.sum(axis=1) > 0
+    lrap = float(label_ranking_average_precision_score(l[rows], p[rows])) if rows.any() else float("nan")
+    return {
+        "auroc": float(np.mean(list(per_auc.values()))) if per_auc else float("nan"),
+        "lrap": lrap,
+        "f1": float(np.mean(list(per_f1.values()))),
+        "auroc_per_class": per_auc,
+        "f1_per_class": per_f1,
+        "segments": int(len(l)),
+    }
+
+
+def activity_metrics(probs, labels, track, thresholds, classes):
+    """All scales. Returns (flat dotted-key metrics, nested detail)."""
+    flat, detail = {}, {}
+    for scale, size in SCALES.items():
+        p, l = pool(probs, labels, track, size)
+        m = scale_metrics(p, l, thresholds, classes)
+        detail[scale] = m
+        flat[f"auroc.{scale}"] = m["auroc"]
+        flat[f"lrap.{scale}"] = m["lrap"]
+        flat[f"f1.{scale}"] = m["f1"]
+        for name, v in m["auroc_per_class"].items():
+            flat[f"auroc.{name}.{scale}"] = v
+        for name, v in m["f1_per_class"].items():
+            flat[f"f1.{name}.{scale}"] = v
+    return flat, detail
+
+
+def tune_thresholds(probs, labels, classes, grid=None):
+    """Per-class threshold maximizing the thesis F1 at 1 s (on validation data)."""
+    grid = np.round(np.arange(0.02, 0.99, 0.02), 2) if grid is None else grid
+    out = []
+    for c in range(len(classes)):
+        y = labels[:, c]
+        scores = [thesis_f1(y, (probs[:, c] >= t).astype(int)) for t in grid]
+        out.append(float(grid[int(np.argmax(scores))]))
+    return out
+
+
+def plot(detail, classes, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    x = np.arange(len(classes))
+    for i, scale in enumerate(["1s", "10s", "track"]):
+        auc = [detail[scale]["auroc_per_class"].get(c, np.nan) for c in classes]
+        f1 = [detail[scale]["f1_per_class"].get(c, np.nan) for c in classes]
+        axes[0].bar(x + (i - 1) * 0.27, auc, 0.27, label=scale)
+        axes[1].bar(x + (i - 1) * 0.27, f1, 0.27, label=scale)
+    for ax, title in zip(axes, ["AUROC per class", "F1 (mean of pos/neg) per class"]):
+        ax.set_xticks(x)
+        ax.set_xticklabels(classes, rotation=60, ha="right")
+        ax.set_ylim(0.4, 1.0)
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", choices=["activity"])
+    ap.add_argument("--preds", required=True)
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--plot")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--update-card", default=None, help="model folder whose card/README get these metrics")
+    args = ap.parse_args()
+    with open(args.preds) as f:
+        d = json.load(f)
+    classes = [str(c) for c in d["classes"]]
+    probs, labels, track = np.array(d["probs"], dtype=np.float64), np.array(d["labels"], dtype=int), np.array(d["track"], dtype=int)
+    flat, detail = activity_metrics(probs, labels, track, d["thresholds"], classes)
+    with open(args.json, "w") as f:
+        json.dump({"model": args.model, "split": args.split, "metrics": flat, "detail": detail}, f, indent=2)
+    if args.plot:
+        plot(detail, classes, args.plot)
+    if args.update_card:
+        import os
+
+        from .export import write_readme
+
+        path = os.path.join(args.update_card, "card.json")
+        with open(path) as f:
+            card = json.load(f)
+        card.setdefault("metrics", {})[args.split] = flat
+        card["metrics"][f"{args.split}_command"] = "cargo xtask eval activity"
+        with open(path, "w") as f:
+            json.dump(card, f, indent=2)
+            f.write("\n")
+        write_readme(args.update_card, card)
+    print(f"{'scale':<6} {'AUROC':>7} {'LRAP':>7} {'F1':>7}")
+    for scale in SCALES:
+        print(f"{scale:<6} {flat[f'auroc.{scale}']:7.4f} {flat[f'lrap.{scale}']:7.4f} {flat[f'f1.{scale}']:7.4f}")
+    print(f"\n{'class':<22} {'AUROC 1s':>9} {'F1 1s':>7}")
+    for c in classes:
+        print(f"{c:<22} {detail['1s']['auroc_per_class'].get(c, float('nan')):9.4f} {detail['1s']['f1_per_class'][c]:7.4f}")
+
+
+if __name__ == "__main__":
+    main()

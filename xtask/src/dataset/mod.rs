@@ -197,3 +197,19 @@ fn write_song(opts: &DatasetOptions, set: &TimbreSet, split: usize, i: usize, au
 pub fn default_out(root: &Path, name: &str) -> PathBuf {
     root.join("data").join(name)
 }
+
+/// Composes and renders one training-timbre song in memory (for tests and demos): the stereo
+/// mix and its activity labels at [`LABEL_RATE`].
+pub fn render_song(
+    seed: u64,
+    seconds: f64,
+    rate: u32,
+    sf2_dir: &Path,
+) -> Result<([Vec<f32>; 2], Vec<[u8; CLASSES.len()]>)> {
+    let set = TimbreSet::training(sf2_dir)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut song = compose::compose(&mut rng, seconds);
+    let frames = (seconds * rate as f64).round() as usize;
+    let r = render::render(&mut song, &set, rate, frames, &Augment::default(), &mut rng)?;
+    Ok((r.mix, r.activity))
+}

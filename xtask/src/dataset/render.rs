@@ -56,6 +56,9 @@ fn load_font(dir: &Path, file: &str, package: &str) -> Result<Arc<SoundFont>> {
 impl TimbreSet {
     /// Training/validation timbres: FluidR3 GM, TimGM6mb and csound's sf_GMbank, with all their
     /// percussion kits. The test timbres (MuseScore General, AVL kits) are never loaded here.
+    ///
+    /// Fonts that are not installed are skipped (with a note), so a small machine can render
+    /// with just TimGM6mb; `dataset.json` records which fonts were used. At least one is needed.
     pub fn training(dir: &Path) -> Result<Self> {
         let specs = [
             ("FluidR3_GM.sf2", "fluid-soundfont-gm"),
@@ -63,8 +66,19 @@ impl TimbreSet {
             ("sf_GMbank.sf2", "csound-soundfont"),
         ];
         let mut fonts = Vec::new();
+        let mut missing = Vec::new();
         for (file, pkg) in specs {
-            fonts.push((file.to_string(), load_font(dir, file, pkg)?));
+            if dir.join(file).is_file() {
+                fonts.push((file.to_string(), load_font(dir, file, pkg)?));
+            } else {
+                missing.push(format!("{file} (package {pkg})"));
+            }
+        }
+        if fonts.is_empty() {
+            bail!("no training SoundFont in {}: install at least one of {}", dir.display(), missing.join(", "));
+        }
+        if !missing.is_empty() {
+            eprintln!("note: training timbres without {}", missing.join(", "));
         }
         let mut kits = Vec::new();
         for (i, (name, sf)) in fonts.iter().enumerate() {

@@ -1,0 +1,154 @@
+//! The meter core under the runner's real-time tests, with real music (a song composed and
+//! rendered with the training SoundFonts) and the real activity model:
+//! * no allocation on the audio side, across thousands of buffers of random sizes 1–8192
+//!   (nice-plug's allocation guard aborts the test process on any allocation);
+//! * a worker stalled for 2 s on a lock this test holds: the audio side keeps returning, the
+//!   meter holds its last state, and predictions resume within 1 s of the stall's end.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use activity_meter::core::{CcMode, MeterCore, MeterSettings, MeterShared};
+use activity_meter::{CARD, MODEL};
+use dsp_core::activity::ActivityTask;
+use dsp_core::{Model, ModelCard, ModelError, ModelSource, RunnerConfig, Task};
+use nice_assert_no_alloc::assert_no_alloc;
+
+fn task() -> (ActivityTask, ModelCard) {
+    let card = ModelCard::from_json(CARD).unwrap();
+    let model = Model::load(&ModelSource::Embedded(MODEL), card.clone()).unwrap();
+    (ActivityTask::new(model, 2).unwrap(), card)
+}
+
+fn song(rate: u32, seconds: f64) -> [Vec<f32>; 2] {
+    xtask::dataset::render_song(11, seconds, rate, Path::new(xtask::dataset::render::SF2_DIR))
+        .expect("render a test song (needs timgm6mb-soundfont or fluid-soundfont-gm)")
+        .0
+}
+
+const SETTINGS: MeterSettings = MeterSettings { sensitivity: 0.0, median: 5, cc_mode: CcMode::Gate };
+
+#[test]
+fn audio_side_never_allocates_with_random_buffer_sizes() {
+    let (t, card) = task();
+    let shared = MeterShared::new(card.classes.clone());
+    let mut core =
+        MeterCore::new(t, RunnerConfig::realtime(48_000, 8192), shared.clone(), &card.thresholds, 21.5).unwrap();
+    let audio = song(48_000, 20.0);
+    let mut rng = 0x1234_5678u64;
+    let mut pos = 0usize;
+    let mut ccs = 0usize;
+    for i in 0..3000 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let n = 1 + (rng % 8192) as usize;
+        if pos + n > audio[0].len() {
+            pos = 0;
+        }
+        let chans = [&audio[0][pos..pos + n], &audio[1][pos..pos + n]];
+        ccs += assert_no_alloc(|| core.process(&chans, SETTINGS).len());
+        if i % 1000 == 999 {
+            assert_no_alloc(|| core.reset());
+        }
+        pos += n;
+    }
+    assert!(shared.total.load(Ordering::Relaxed) > 0 || ccs > 0, "the meter produced results");
+}
+
+/// Blocks on a lock the test holds.
+struct Stallable(ActivityTask, Arc<Mutex<()>>);
+
+impl Task for Stallable {
+    fn sample_rate(&self) -> u32 {
+        self.0.sample_rate()
+    }
+    fn hop(&self) -> usize {
+        self.0.hop()
+    }
+    fn in_channels(&self) -> usize {
+        self.0.in_channels()
+    }
+    fn out_channels(&self) -> usize {
+        0
+    }
+    fn latency(&self) -> usize {
+        0
+    }
+    fn result_len(&self) -> usize {
+        self.0.result_len()
+    }
+    fn reset(&mut self) {
+        self.0.reset()
+    }
+    fn process(&mut self, i: &[&[f32]], o: &mut [&mut [f32]], r: &mut [f32]) -> Result<bool, ModelError> {
+        drop(self.1.lock());
+        self.0.process(i, o, r)
+    }
+}
+
+#[test]
+fn stalled_worker_never_blocks_and_predictions_resume_within_a_second() {
+    const RATE: u32 = 48_000;
+    const BUF: usize = 256;
+    let (t, card) = task();
+    let gate = Arc::new(Mutex::new(()));
+    let shared = MeterShared::new(card.classes.clone());
+    let mut cfg = RunnerConfig::realtime(RATE, BUF);
+    cfg.headroom = Some(4096);
+    let mut core = MeterCore::new(Stallable(t, gate.clone()), cfg, shared.clone(), &card.thresholds, 21.5).unwrap();
+    let audio = song(RATE, 5.0);
+    let n = audio[0].len();
+    let (stall_at, release_at) = (RATE as usize, 3 * RATE as usize);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, u64)>();
+    let shared2 = shared.clone();
+    let worker = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut pos = 0;
+        while pos < n {
+            let k = BUF.min(n - pos);
+            let chans = [&audio[0][pos..pos + k], &audio[1][pos..pos + k]];
+            assert_no_alloc(|| {
+                core.process(&chans, SETTINGS);
+            });
+            pos += k;
+            let _ = tx.send((pos, shared2.total.load(Ordering::Relaxed)));
+            if let Some(w) = Duration::from_secs_f64(pos as f64 / RATE as f64).checked_sub(start.elapsed()) {
+                std::thread::sleep(w);
+            }
+        }
+        core
+    });
+    let mut guard = None;
+    let mut released = false;
+    let mut at_release = 0u64;
+    let mut during_stall = Vec::new();
+    let mut resumed_at = None;
+    for (pos, total) in rx.iter() {
+        if guard.is_none() && !released && pos >= stall_at {
+            guard = Some(gate.lock().unwrap());
+        }
+        if guard.is_some() && pos > stall_at + RATE as usize / 2 {
+            during_stall.push(total);
+        }
+        if pos >= release_at && guard.is_some() {
+            guard = None;
+            released = true;
+            at_release = total;
+        }
+        if released && resumed_at.is_none() && total > at_release {
+            resumed_at = Some(pos);
+        }
+    }
+    drop(guard);
+    let core = worker.join().expect("the audio loop finished: it never blocked on the stalled worker");
+    // No new predictions while stalled (after the blocks already in flight drained).
+    assert!(during_stall.windows(2).all(|w| w[0] == w[1]), "predictions kept arriving during the stall");
+    let resumed = resumed_at.expect("predictions resumed after the stall");
+    let delay = (resumed - release_at) as f64 / RATE as f64;
+    assert!(delay < 1.0, "predictions resumed {delay:.3} s after the stall");
+    let s = core.stats().snapshot();
+    assert!(s.misses > 0 && s.dropped_blocks > 0, "{s:?}");
+}

@@ -283,12 +283,18 @@ impl<T: Task> ModelRunner<T> {
         let g = gcd(cfg.host_rate as usize, model_rate as usize);
         let (p, q) = (cfg.host_rate as usize / g, model_rate as usize / g);
         let base = res_in.delay() + task.latency();
-        let mut prime = hop - gcd(model_block, hop);
-        while !(base + prime).is_multiple_of(q) {
-            prime += 1;
-        }
-        let out_delay = res_out.as_ref().map_or(0, |r| r.delay());
-        let chain = (base + prime) / q * p + out_delay;
+        let (prime, chain) = if res_out.is_some() {
+            let mut prime = hop - gcd(model_block, hop);
+            while !(base + prime).is_multiple_of(q) {
+                prime += 1;
+            }
+            let out_delay = res_out.as_ref().map_or(0, |r| r.delay());
+            (prime, (base + prime) / q * p + out_delay)
+        } else {
+            // Analysis-only tasks have no audio to align: results are as late as the input
+            // resampler's delay (rounded to the nearest host frame).
+            (0, (base * p + q / 2) / q)
+        };
         let headroom = cfg.headroom.unwrap_or(cfg.max_block);
         let ring_delay = block + headroom;
         let timing = Timing { block, model_block, ring_delay, latency: ring_delay + chain, prime };

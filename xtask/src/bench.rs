@@ -76,10 +76,11 @@ fn noise(rate: u32, seconds: f64) -> Audio {
 
 /// The activity model's cost inside the runner (48 kHz stereo in, resampled, offline so the
 /// measured wall time is the full compute).
-fn activity_runner_rtf(dir: &Path) -> Result<f64> {
+fn activity_runner_rtf(dir: &Path) -> Result<(f64, usize)> {
     let card = ModelCard::from_path(dir.join("card.json"))?;
     let model = Model::from_path(dir.join("model.onnx"), card)?;
     let mut runner = ModelRunner::spawn(RunnerConfig::offline(48_000, 512), ActivityTask::new(model, 2)?)?;
+    let latency = runner.latency();
     let a = noise(48_000, 30.0);
     let start = Instant::now();
     let mut pos = 0;
@@ -88,7 +89,7 @@ fn activity_runner_rtf(dir: &Path) -> Result<f64> {
         runner.audio().process(&[&a.channels[0][pos..pos + n], &a.channels[1][pos..pos + n]], &mut [], |_, _| {});
         pos += n;
     }
-    Ok(start.elapsed().as_secs_f64() / 30.0)
+    Ok((start.elapsed().as_secs_f64() / 30.0, latency))
 }
 
 /// Runs the benchmark and prints/writes the results.
@@ -110,12 +111,14 @@ pub fn bench(root: &Path, json: Option<PathBuf>) -> Result<()> {
         metrics.insert(format!("{name}.ort_ms"), o.into());
         metrics.insert(format!("{name}.tract_vs_ort"), (t / o).into());
         if name == "activity" {
-            let rtf = activity_runner_rtf(dir)?;
+            let (rtf, latency) = activity_runner_rtf(dir)?;
             println!(
-                "{name:<12} runner at 48 kHz stereo: real-time factor {rtf:.5} ({:.3} % of one core)",
-                rtf * 100.0
+                "{name:<12} runner at 48 kHz stereo, 512-frame buffers: real-time factor {rtf:.5} ({:.3} % of one core), results latency {latency} frames ({:.1} ms)",
+                rtf * 100.0,
+                latency as f64 / 48.0
             );
             metrics.insert(format!("{name}.runner_rtf_48k_stereo"), rtf.into());
+            metrics.insert(format!("{name}.runner_latency_ms_48k_512"), (latency as f64 / 48.0).into());
         }
     }
     let names = display_names(root);

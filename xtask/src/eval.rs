@@ -84,8 +84,34 @@ pub fn activity_predictions(task: &mut ActivityTask, channels: &[Vec<f32>]) -> R
     Ok(out)
 }
 
+/// Checks that tract reproduces the export's golden outputs (max abs diff ≤ 1e-4) before any
+/// number is computed with the model. Returns the largest difference.
+pub fn check_golden(model_dir: &Path) -> Result<f32> {
+    let card = ModelCard::from_path(model_dir.join("card.json"))?;
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(model_dir.join("golden.json"))
+            .with_context(|| format!("no golden.json in {}", model_dir.display()))?,
+    )?;
+    let mut model = Model::from_path(model_dir.join("model.onnx"), card)?;
+    let mut worst = 0.0f32;
+    for case in golden["cases"].as_array().context("golden.json has no cases")? {
+        let inputs: Vec<Vec<f32>> = serde_json::from_value(case["inputs"].clone())?;
+        let want: Vec<Vec<f32>> = serde_json::from_value(case["outputs"].clone())?;
+        let views: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+        for (o, w) in model.run_vec(&views)?.iter().zip(&want) {
+            worst = o.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(worst, f32::max);
+        }
+    }
+    if worst > 1e-4 {
+        bail!("tract differs from the exported golden outputs by {worst:e} (> 1e-4) in {}", model_dir.display());
+    }
+    Ok(worst)
+}
+
 /// `cargo xtask eval activity`.
 pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
+    let diff = check_golden(&opts.model_dir)?;
+    println!("tract reproduces the export's golden outputs (max abs diff {diff:.1e})");
     let card = ModelCard::from_path(opts.model_dir.join("card.json"))?;
     let classes = card.classes.clone();
     let thresholds = card.thresholds.clone();

@@ -360,6 +360,22 @@ fn render(
         write_smf(&midi_path, audio.sample_rate, &rendered.midi)?;
         written.push(midi_path.clone());
     }
+    if rendered.midi.iter().any(|e| matches!(e, xtask::smf::MidiOut::Cc { .. })) {
+        let names = cc_names(root, &mut host)?;
+        let csv = out.join("cc_timeline.csv");
+        write_cc_timeline(&csv, audio.sample_rate, audio.frames(), &rendered.midi, &names)?;
+        written.push(csv.clone());
+        let png = out.join("cc_timeline.png");
+        let mut cmd = xtask::eval::python(root);
+        cmd.args(["-m", "mirsuite.timeline"]).arg(&csv).arg(&png);
+        match cmd.status() {
+            Ok(s) if s.success() => written.push(png),
+            _ => eprintln!(
+                "note: could not plot {} (python3 with matplotlib needed); the CSV is complete",
+                png.display()
+            ),
+        }
+    }
     let seconds = audio.frames() as f64 / audio.sample_rate as f64;
     let summary = serde_json::json!({
         "plugin": host.description(),
@@ -387,4 +403,61 @@ fn render(
         summary["realtime_factor"]
     );
     Ok(())
+}
+
+/// Column names for the CCs a plugin sends: for the Activity Meter, its classes at its base CC.
+fn cc_names(root: &Path, host: &mut PluginHost) -> Result<Vec<(u8, String)>> {
+    if host.description().id == "suite.mir.activity-meter" {
+        let card = dsp_core::ModelCard::from_path(root.join("models/activity/card.json"))?;
+        let base = host.param_value("base-cc").unwrap_or(20.0);
+        // nice-plug stores stepped parameters as their step index from the range's minimum (0).
+        let base = base.round() as u8;
+        return Ok(card.classes.iter().enumerate().map(|(i, c)| (base + i as u8, c.clone())).collect());
+    }
+    Ok((0..128u8).map(|cc| (cc, format!("cc{cc}"))).collect())
+}
+
+/// Writes the CC values every 100 ms as CSV: `time_s,<name>,…` (only CCs that occur).
+fn write_cc_timeline(
+    path: &Path,
+    rate: u32,
+    frames: usize,
+    midi: &[xtask::smf::MidiOut],
+    names: &[(u8, String)],
+) -> Result<()> {
+    use std::fmt::Write as _;
+    let used: Vec<&(u8, String)> = names
+        .iter()
+        .filter(|(cc, _)| midi.iter().any(|e| matches!(e, xtask::smf::MidiOut::Cc { cc: c, .. } if c == cc)))
+        .collect();
+    let mut events: Vec<(u64, u8, u8)> = midi
+        .iter()
+        .filter_map(|e| match *e {
+            xtask::smf::MidiOut::Cc { frame, cc, value, .. } => Some((frame, cc, value)),
+            _ => None,
+        })
+        .collect();
+    events.sort();
+    let mut state = [0u8; 128];
+    let mut text = String::from("time_s");
+    for (_, n) in &used {
+        let _ = write!(text, ",{n}");
+    }
+    text.push('\n');
+    let step = rate as u64 / 10;
+    let mut next = 0usize;
+    let mut t = 0u64;
+    while t < frames as u64 {
+        while next < events.len() && events[next].0 <= t {
+            state[events[next].1 as usize & 127] = events[next].2;
+            next += 1;
+        }
+        let _ = write!(text, "{:.1}", t as f64 / rate as f64);
+        for (cc, _) in &used {
+            let _ = write!(text, ",{}", state[*cc as usize & 127]);
+        }
+        text.push('\n');
+        t += step;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -5,8 +5,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-/// Workspace root (the folder holding the top-level `Cargo.toml`).
+/// Workspace root (the folder holding the top-level `Cargo.toml`): `MIRSUITE_ROOT` if set, else
+/// the nearest ancestor of the current directory that holds `xtask/python/mirsuite` (so a copied
+/// release binary works in a copied checkout, e.g. on the GPU machine), else the build-time path.
 pub fn workspace_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("MIRSUITE_ROOT") {
+        return PathBuf::from(root);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        if let Some(found) =
+            cwd.ancestors().find(|d| d.join("xtask/python/mirsuite").is_dir() && d.join("Cargo.toml").is_file())
+        {
+            return found.to_path_buf();
+        }
+    }
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 

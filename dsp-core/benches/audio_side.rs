@@ -7,41 +7,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dsp_core::tasks::{GainTask, SpectralMaskTask};
-use dsp_core::{Model, ModelCard, ModelError, ModelRunner, RunnerConfig, Task};
+use dsp_core::tasks::{GainTask, SpectralMaskTask, Stallable};
+use dsp_core::{Model, ModelCard, ModelRunner, RunnerConfig, Task};
 
 const RATE: u32 = 48_000;
 const BLOCK: usize = 64;
-
-struct Gate<T: Task>(T, Arc<Mutex<()>>);
-
-impl<T: Task> Task for Gate<T> {
-    fn sample_rate(&self) -> u32 {
-        self.0.sample_rate()
-    }
-    fn hop(&self) -> usize {
-        self.0.hop()
-    }
-    fn in_channels(&self) -> usize {
-        self.0.in_channels()
-    }
-    fn out_channels(&self) -> usize {
-        self.0.out_channels()
-    }
-    fn latency(&self) -> usize {
-        self.0.latency()
-    }
-    fn result_len(&self) -> usize {
-        self.0.result_len()
-    }
-    fn reset(&mut self) {
-        self.0.reset()
-    }
-    fn process(&mut self, i: &[&[f32]], o: &mut [&mut [f32]], r: &mut [f32]) -> Result<bool, ModelError> {
-        drop(self.1.lock());
-        self.0.process(i, o, r)
-    }
-}
 
 struct Stats {
     name: String,
@@ -99,12 +69,13 @@ fn tiny_mask() -> SpectralMaskTask {
 
 fn main() {
     let gain = || GainTask { sample_rate: RATE, hop: 256, channels: 2, gain: 0.5 };
-    let (g1, g2) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+    let (stalled_gain, g1) = Stallable::new(gain());
+    let (stalled_mask, g2) = Stallable::new(tiny_mask());
     let results = vec![
         measure("gain task, worker keeping up (paced)", gain(), None, 4.0, true),
-        measure("gain task, worker stalled", Gate(gain(), g1.clone()), Some(g1), 4.0, true),
+        measure("gain task, worker stalled", stalled_gain, Some(g1), 4.0, true),
         measure("tiny mask model @16 kHz, keeping up (paced)", tiny_mask(), None, 4.0, true),
-        measure("tiny mask model, worker stalled", Gate(tiny_mask(), g2.clone()), Some(g2), 4.0, true),
+        measure("tiny mask model, worker stalled", stalled_mask, Some(g2), 4.0, true),
     ];
     println!("audio side, stereo, {BLOCK}-frame blocks at {RATE} Hz (ns per call)");
     println!("{:<48} {:>9} {:>9} {:>9} {:>8} {:>8}", "case", "median", "p99", "max", "calls", "misses");

@@ -178,7 +178,7 @@ impl ActivityGate {
     /// Changes the median length (clamped to `1..=max_len`, made odd).
     pub fn set_len(&mut self, len: usize) {
         let l = len.clamp(1, self.max_len);
-        self.len = if l % 2 == 0 { l - 1 } else { l }.max(1);
+        self.len = if l.is_multiple_of(2) { l - 1 } else { l }.max(1);
     }
 
     /// The per-class thresholds (from the model card).

@@ -178,3 +178,55 @@ impl Task for SpectralMaskTask {
         Ok(false)
     }
 }
+
+/// Wraps a task so that every hop first takes a shared lock and then sleeps for `delay`:
+/// whoever holds the lock stalls the worker, and a non-zero delay makes it slow. This is how
+/// the suite's tests and benchmarks prove that the audio side never waits for the worker;
+/// it behaves exactly like the wrapped task otherwise.
+pub struct Stallable<T: Task> {
+    /// The wrapped task.
+    pub inner: T,
+    /// Held by the controller to stall the worker (worker thread locks it each hop).
+    pub gate: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Extra time spent per hop (zero for none).
+    pub delay: std::time::Duration,
+}
+
+impl<T: Task> Stallable<T> {
+    /// Wraps `inner` with a fresh gate and no delay; returns the task and its gate.
+    pub fn new(inner: T) -> (Self, std::sync::Arc<std::sync::Mutex<()>>) {
+        let gate = std::sync::Arc::new(std::sync::Mutex::new(()));
+        (Stallable { inner, gate: gate.clone(), delay: std::time::Duration::ZERO }, gate)
+    }
+}
+
+impl<T: Task> Task for Stallable<T> {
+    fn sample_rate(&self) -> u32 {
+        self.inner.sample_rate()
+    }
+    fn hop(&self) -> usize {
+        self.inner.hop()
+    }
+    fn in_channels(&self) -> usize {
+        self.inner.in_channels()
+    }
+    fn out_channels(&self) -> usize {
+        self.inner.out_channels()
+    }
+    fn latency(&self) -> usize {
+        self.inner.latency()
+    }
+    fn result_len(&self) -> usize {
+        self.inner.result_len()
+    }
+    fn reset(&mut self) {
+        self.inner.reset()
+    }
+    fn process(&mut self, input: &[&[f32]], output: &mut [&mut [f32]], result: &mut [f32]) -> Result<bool, ModelError> {
+        drop(self.gate.lock());
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+        self.inner.process(input, output, result)
+    }
+}

@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{tiny_model, Noise};
-use dsp_core::tasks::{GainTask, SpectralMaskTask};
+use dsp_core::tasks::{GainTask, SpectralMaskTask, Stallable};
 use dsp_core::{Fallback, ModelError, ModelRunner, RunnerConfig, Task};
 
 /// Runs `input` (mono) through `runner` in host buffers of random sizes up to `max_block`.
@@ -78,44 +77,11 @@ fn impulse_through_the_tiny_model_lands_at_latency() {
     }
 }
 
-/// A task that blocks on a lock the test holds: any wait on the audio side would hang.
-struct Stallable {
-    inner: GainTask,
-    gate: Arc<Mutex<()>>,
-}
-
-impl Task for Stallable {
-    fn sample_rate(&self) -> u32 {
-        self.inner.sample_rate()
-    }
-    fn hop(&self) -> usize {
-        self.inner.hop()
-    }
-    fn in_channels(&self) -> usize {
-        1
-    }
-    fn out_channels(&self) -> usize {
-        1
-    }
-    fn latency(&self) -> usize {
-        0
-    }
-    fn result_len(&self) -> usize {
-        0
-    }
-    fn reset(&mut self) {}
-    fn process(&mut self, i: &[&[f32]], o: &mut [&mut [f32]], r: &mut [f32]) -> Result<bool, ModelError> {
-        drop(self.gate.lock());
-        self.inner.process(i, o, r)
-    }
-}
-
 #[test]
 fn stalled_worker_never_blocks_the_audio_side_and_recovers_within_a_second() {
     const RATE: u32 = 48_000;
     const BUF: usize = 256;
-    let gate = Arc::new(Mutex::new(()));
-    let task = Stallable { inner: gain(RATE, 256, -1.0), gate: gate.clone() };
+    let (task, gate) = Stallable::new(gain(RATE, 256, -1.0));
     let mut cfg = RunnerConfig::realtime(RATE, BUF);
     cfg.headroom = Some(4096); // generous, so a busy CI machine does not miss outside the stall
     cfg.fallback = Fallback::Dry;
@@ -192,37 +158,6 @@ fn stalled_worker_never_blocks_the_audio_side_and_recovers_within_a_second() {
     drop(runner);
 }
 
-/// A task that is slow on purpose.
-struct Slow<T: Task>(T, Duration);
-
-impl<T: Task> Task for Slow<T> {
-    fn sample_rate(&self) -> u32 {
-        self.0.sample_rate()
-    }
-    fn hop(&self) -> usize {
-        self.0.hop()
-    }
-    fn in_channels(&self) -> usize {
-        self.0.in_channels()
-    }
-    fn out_channels(&self) -> usize {
-        self.0.out_channels()
-    }
-    fn latency(&self) -> usize {
-        self.0.latency()
-    }
-    fn result_len(&self) -> usize {
-        self.0.result_len()
-    }
-    fn reset(&mut self) {
-        self.0.reset()
-    }
-    fn process(&mut self, i: &[&[f32]], o: &mut [&mut [f32]], r: &mut [f32]) -> Result<bool, ModelError> {
-        thread::sleep(self.1);
-        self.0.process(i, o, r)
-    }
-}
-
 #[test]
 fn offline_output_is_identical_with_a_slow_worker() {
     let host = 44_100;
@@ -230,7 +165,8 @@ fn offline_output_is_identical_with_a_slow_worker() {
     let fast = SpectralMaskTask::new(tiny_model(), 1).unwrap();
     let mut a = ModelRunner::spawn(RunnerConfig::offline(host, 2048), fast).unwrap();
     let ya = render(&mut a, &x, 2048, 11);
-    let slow = Slow(SpectralMaskTask::new(tiny_model(), 1).unwrap(), Duration::from_millis(2));
+    let (mut slow, _gate) = Stallable::new(SpectralMaskTask::new(tiny_model(), 1).unwrap());
+    slow.delay = Duration::from_millis(2);
     let mut b = ModelRunner::spawn(RunnerConfig::offline(host, 2048), slow).unwrap();
     let yb = render(&mut b, &x, 2048, 12);
     assert_eq!(a.latency(), b.latency());

@@ -3,19 +3,8 @@
 
 use std::path::PathBuf;
 
-use dsp_core::{Model, ModelCard};
+use dsp_core::ModelCard;
 use suite_tests::root;
-
-#[derive(serde::Deserialize)]
-struct Golden {
-    cases: Vec<Case>,
-}
-
-#[derive(serde::Deserialize)]
-struct Case {
-    inputs: Vec<Vec<f32>>,
-    outputs: Vec<Vec<f32>>,
-}
 
 fn shipped_models() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("models"))
@@ -27,19 +16,11 @@ fn shipped_models() -> Vec<PathBuf> {
 
 #[test]
 fn tract_matches_the_pytorch_export_on_golden_inputs() {
-    for dir in shipped_models() {
-        let card = ModelCard::from_path(dir.join("card.json")).unwrap();
-        let golden: Golden = serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
-        assert!(!golden.cases.is_empty(), "{}: no golden cases", dir.display());
-        let mut model = Model::from_path(dir.join("model.onnx"), card).unwrap();
-        for (i, case) in golden.cases.iter().enumerate() {
-            let inputs: Vec<&[f32]> = case.inputs.iter().map(|v| v.as_slice()).collect();
-            let outs = model.run_vec(&inputs).unwrap();
-            for (o, want) in outs.iter().zip(&case.outputs) {
-                let max = o.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-                assert!(max <= 1e-4, "{} case {i}: max abs diff {max:e}", dir.display());
-            }
-        }
+    let models = shipped_models();
+    assert!(!models.is_empty(), "no shipped models under models/");
+    for dir in models {
+        let diff = xtask::eval::check_golden(&dir).unwrap();
+        assert!(diff <= 1e-4, "{}: {diff:e}", dir.display());
     }
 }
 

@@ -7,13 +7,13 @@
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use activity_meter::core::{CcMode, MeterCore, MeterSettings, MeterShared};
 use activity_meter::{CARD, MODEL};
 use dsp_core::activity::ActivityTask;
-use dsp_core::{Model, ModelCard, ModelError, ModelSource, RunnerConfig, Task};
+use dsp_core::tasks::Stallable;
+use dsp_core::{Model, ModelCard, ModelSource, RunnerConfig};
 use nice_assert_no_alloc::assert_no_alloc;
 
 fn task() -> (ActivityTask, ModelCard) {
@@ -58,47 +58,16 @@ fn audio_side_never_allocates_with_random_buffer_sizes() {
     assert!(shared.total.load(Ordering::Relaxed) > 0 || ccs > 0, "the meter produced results");
 }
 
-/// Blocks on a lock the test holds.
-struct Stallable(ActivityTask, Arc<Mutex<()>>);
-
-impl Task for Stallable {
-    fn sample_rate(&self) -> u32 {
-        self.0.sample_rate()
-    }
-    fn hop(&self) -> usize {
-        self.0.hop()
-    }
-    fn in_channels(&self) -> usize {
-        self.0.in_channels()
-    }
-    fn out_channels(&self) -> usize {
-        0
-    }
-    fn latency(&self) -> usize {
-        0
-    }
-    fn result_len(&self) -> usize {
-        self.0.result_len()
-    }
-    fn reset(&mut self) {
-        self.0.reset()
-    }
-    fn process(&mut self, i: &[&[f32]], o: &mut [&mut [f32]], r: &mut [f32]) -> Result<bool, ModelError> {
-        drop(self.1.lock());
-        self.0.process(i, o, r)
-    }
-}
-
 #[test]
 fn stalled_worker_never_blocks_and_predictions_resume_within_a_second() {
     const RATE: u32 = 48_000;
     const BUF: usize = 256;
     let (t, card) = task();
-    let gate = Arc::new(Mutex::new(()));
+    let (stallable, gate) = Stallable::new(t);
     let shared = MeterShared::new(card.classes.clone());
     let mut cfg = RunnerConfig::realtime(RATE, BUF);
     cfg.headroom = Some(4096);
-    let mut core = MeterCore::new(Stallable(t, gate.clone()), cfg, shared.clone(), &card.thresholds, 21.5).unwrap();
+    let mut core = MeterCore::new(stallable, cfg, shared.clone(), &card.thresholds, 21.5).unwrap();
     let audio = song(RATE, 5.0);
     let n = audio[0].len();
     let (stall_at, release_at) = (RATE as usize, 3 * RATE as usize);

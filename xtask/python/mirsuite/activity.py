@@ -6,6 +6,7 @@ max-pooled over each window's second (the thesis' 1 s clips).
 """
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -67,10 +68,9 @@ class Song:
 
     def __init__(self, ds: Dataset, split: str, name: str):
         c = CONFIG
-        x = ds.mix_mono(split, name)
         self.name = name
-        self.seconds = len(x) / c["sample_rate"]
-        self.feats = features.logmel(x, c["sample_rate"], c["n_fft"], c["hop"], c["n_mels"], c["fmin"], c["fmax"], fb=_fb())
+        self.feats, n = song_features(ds.song_dir(split, name), ds.sample_rate)
+        self.seconds = n / c["sample_rate"]
         self.labels, self.mask = ds.activity(split, name)
         self.label_rate = ds.label_rate
 
@@ -106,6 +106,39 @@ class Song:
         return out_t, np.array(out_y)
 
 
+def _cache_name():
+    c = CONFIG
+    return "logmel-{sample_rate}-{n_fft}-{hop}-{n_mels}-{fmin:g}-{fmax:g}.npy".format(**c)
+
+
+def song_features(song_dir: str, rate: int):
+    """Log-mel of a song's mono mix, cached beside it; returns (features [frames, n_mels], samples)."""
+    from . import wav
+
+    c = CONFIG
+    cache = os.path.join(song_dir, _cache_name())
+    meta = os.path.join(song_dir, "mix.wav")
+    if os.path.exists(cache) and os.path.getmtime(cache) >= os.path.getmtime(meta):
+        f = np.load(cache)
+        return f, int(round(len(f) * c["hop"]))
+    x, sr = wav.read(meta)
+    if sr != c["sample_rate"]:
+        raise ValueError(f"{meta}: {sr} Hz, the activity model needs {c['sample_rate']} Hz (render with --rate {c['sample_rate']})")
+    x = x.mean(axis=0).astype(np.float32)
+    f = features.logmel(x, c["sample_rate"], c["n_fft"], c["hop"], c["n_mels"], c["fmin"], c["fmax"], fb=_fb())
+    try:
+        np.save(cache, f)
+    except OSError:
+        pass
+    return f, len(x)
+
+
+def _warm(args):
+    song_dir, rate = args
+    song_features(song_dir, rate)
+    return 0
+
+
 _FB = None
 
 
@@ -130,6 +163,12 @@ def load_split(args, split):
         if not names:
             raise ValueError(f"split {split!r} of {args.data} is empty")
         print(f"loading {len(names)} {split} songs and computing log-mel features…", flush=True)
+        workers = max(1, getattr(args, "threads", 1))
+        if workers > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(workers) as pool:
+                pool.map(_warm, [(ds.song_dir(split, n), ds.sample_rate) for n in names], chunksize=16)
         _CACHE[key] = [Song(ds, split, n) for n in names]
     return _CACHE[key]
 

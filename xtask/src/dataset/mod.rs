@@ -198,14 +198,12 @@ pub fn default_out(root: &Path, name: &str) -> PathBuf {
     root.join("data").join(name)
 }
 
+/// One 10 ms frame of activity labels (0/1 per class).
+pub type ActivityRow = [u8; CLASSES.len()];
+
 /// Composes and renders one training-timbre song in memory (for tests and demos): the stereo
 /// mix and its activity labels at [`LABEL_RATE`].
-pub fn render_song(
-    seed: u64,
-    seconds: f64,
-    rate: u32,
-    sf2_dir: &Path,
-) -> Result<([Vec<f32>; 2], Vec<[u8; CLASSES.len()]>)> {
+pub fn render_song(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> Result<([Vec<f32>; 2], Vec<ActivityRow>)> {
     let set = TimbreSet::training(sf2_dir)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut song = compose::compose(&mut rng, seconds);

@@ -61,7 +61,12 @@ fn same_seed_same_bytes_and_mix_equals_sum_of_stems() {
     }
     // 16-bit files: each stem and the mix carry up to half an LSB of rounding.
     let tol = 8.0 / 32768.0;
-    let worst = mix.channels.iter().zip(&sum).flat_map(|(m, s)| m.iter().zip(s).map(|(x, y)| (x - y).abs())).fold(0.0f32, f32::max);
+    let worst = mix
+        .channels
+        .iter()
+        .zip(&sum)
+        .flat_map(|(m, s)| m.iter().zip(s).map(|(x, y)| (x - y).abs()))
+        .fold(0.0f32, f32::max);
     assert!(worst <= tol, "mix differs from the sum of its stems by {worst}");
     let _ = std::fs::remove_dir_all(&tmp);
 }

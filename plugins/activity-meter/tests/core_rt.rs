@@ -40,6 +40,7 @@ fn audio_side_never_allocates_with_random_buffer_sizes() {
     let mut rng = 0x1234_5678u64;
     let mut pos = 0usize;
     let mut ccs = 0usize;
+    let mut results = 0u64;
     for i in 0..3000 {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -50,12 +51,18 @@ fn audio_side_never_allocates_with_random_buffer_sizes() {
         }
         let chans = [&audio[0][pos..pos + n], &audio[1][pos..pos + n]];
         ccs += assert_no_alloc(|| core.process(&chans, SETTINGS).len());
+        results = results.max(shared.total.load(Ordering::Relaxed));
         if i % 1000 == 999 {
             assert_no_alloc(|| core.reset());
         }
+        if i % 50 == 0 {
+            // Let the worker catch up now and then, so results (and CCs) flow through the
+            // audio side too, not only the late-block fallback.
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
         pos += n;
     }
-    assert!(shared.total.load(Ordering::Relaxed) > 0 || ccs > 0, "the meter produced results");
+    assert!(results > 0, "the meter produced results ({ccs} CCs)");
 }
 
 #[test]

@@ -19,6 +19,17 @@ from .data import Dataset
 
 TOLERANCE = 1e-4
 
+LIMITATIONS = (
+    "Trained only on synthesized music (General-MIDI SoundFonts, procedurally composed songs); "
+    "real recordings, real singing and production effects are not represented, and the 'voice' "
+    "class has only heard GM choir/voice patches. On the held-out timbres the keyboard and brass "
+    "families are the weakest (piano vs electric piano vs organ, and brass vs woodwind/synth): "
+    "their timbres differ most between SoundFonts, and 1-D convolutions over 64 mel bands see "
+    "little fine spectral detail. More timbre sources and a frequency-aware front end are the "
+    "next steps. The test split is 60 songs of 30 s, so per-class numbers for rare classes "
+    "(acoustic and distorted guitar) rest on few positives."
+)
+
 
 def export_onnx(module, example, path, input_name, output_name):
     module.eval()
@@ -130,6 +141,7 @@ def export_activity(args):
             "max_abs_diff_pytorch_vs_onnxruntime": worst,
             "date": datetime.date.today().isoformat(),
         },
+        "limitations": LIMITATIONS,
         "license": "GPL-3.0-or-later (weights trained only on audio rendered from FluidR3_GM (MIT), TimGM6mb (GPL-2), csound sf_GMbank (LGPL) SoundFonts)",
     }
     with open(card_path, "w") as f:
@@ -188,6 +200,8 @@ def write_readme(out, card):
         card["export"]["command"],
         "cargo xtask eval activity",
         "```",
+        "",
+        f"## Limitations\n\n{card.get('limitations', '')}",
         "",
         f"## License\n\n{card['license']}",
         "",

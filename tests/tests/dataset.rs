@@ -18,6 +18,7 @@ fn opts(out: &Path, seed: u64) -> DatasetOptions {
         stems: true,
         augment: Augment::parse("all").unwrap(),
         sf2_dir: SF2_DIR.into(),
+        hydrogen_dir: None,
     }
 }
 

@@ -107,6 +107,10 @@ enum Command {
         /// Folder holding the .sf2 files.
         #[arg(long, default_value = "/usr/share/sounds/sf2")]
         sf2_dir: PathBuf,
+        /// Folder of Hydrogen drum kits for the train/val splits ("none": SoundFont kits only).
+        /// "The Black Pearl 1.0" is always excluded (it is an AVL test kit).
+        #[arg(long, default_value = xtask::dataset::hydrogen::HYDROGEN_DIR)]
+        hydrogen: String,
         /// Import a MUSDB18-HQ folder from this path instead of rendering.
         #[arg(long)]
         musdb: Option<PathBuf>,
@@ -194,7 +198,21 @@ fn main() -> Result<()> {
             };
             render(&root, &plugin, &input, &params, id.as_deref(), &opts, &out)
         }
-        Command::Dataset { out, train, val, test, seconds, rate, seed, jobs, stems, augment, sf2_dir, musdb } => {
+        Command::Dataset {
+            out,
+            train,
+            val,
+            test,
+            seconds,
+            rate,
+            seed,
+            jobs,
+            stems,
+            augment,
+            sf2_dir,
+            hydrogen,
+            musdb,
+        } => {
             if let Some(src) = musdb {
                 let n = xtask::dataset::musdb::import(&src, &out, rate)?;
                 println!("imported {n} MUSDB18-HQ tracks into {}", out.display());
@@ -211,6 +229,7 @@ fn main() -> Result<()> {
                 stems,
                 augment: xtask::dataset::render::Augment::parse(&augment)?,
                 sf2_dir,
+                hydrogen_dir: (hydrogen != "none").then(|| PathBuf::from(hydrogen)),
             };
             xtask::dataset::generate(&opts).map(|_| ())
         }

@@ -1,8 +1,15 @@
 """Instrument activity detection: log-mel (1 s context) → CNN → one sigmoid per class.
 
-Features mirror dsp-core (`mirsuite.features`), and the model treats mel bands as channels of a
-1-D convolution over time, which tract runs at full speed. Targets are the stem-envelope labels
+Features mirror dsp-core (`mirsuite.features`). Two architectures share the input/output contract
+([1, n_mels, context] dB → [1, classes] probabilities), so the plugin runs either:
+`conv1d` treats mel bands as channels of a 1-D convolution over time; `conv2d` first looks at
+local time–frequency patterns (harmonics, formants, attacks) with 2-D convolutions, then
+reasons over time with the mel axis folded into channels. Targets are the stem-envelope labels
 max-pooled over each window's second (the thesis' 1 s clips).
+
+Training augments in the log-mel domain so the model sees more timbres than the training
+soundfonts hold: level, a random smooth EQ curve (tilt + low-order cosines), a ±2-band mel
+shift, band masks, and mixing two windows (power sum, labels OR-ed).
 """
 
 import math
@@ -47,6 +54,59 @@ class ActivityCNN(nn.Module):
         return self.head(x)
 
 
+class ActivityCNN2d(nn.Module):
+    """[B, n_mels, T] log-mel (dB) → [B, classes] logits, 2-D front end then 1-D over time."""
+
+    def __init__(self, n_mels=64, n_classes=14, width=12, hidden=192):
+        super().__init__()
+        w, h = width, hidden
+        self.inp = nn.BatchNorm1d(n_mels)
+        self.b1 = conv2d_bn(1, w)
+        self.b2 = conv2d_bn(w, 2 * w)
+        self.b3 = conv2d_bn(2 * w, 4 * w)
+        folded = 4 * w * (n_mels // 8)
+        self.c4 = conv_bn(folded, h)
+        self.c5 = conv_bn(h, h)
+        self.head = nn.Sequential(nn.Linear(2 * h, 256), nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, n_classes))
+
+    def forward(self, x):
+        x = self.inp(x).unsqueeze(1)  # [B, 1, mels, T]
+        x = F.max_pool2d(self.b1(x), (2, 2))
+        x = F.max_pool2d(self.b2(x), (2, 1))
+        x = F.max_pool2d(self.b3(x), (2, 1))
+        b, c, f, t = x.shape
+        x = x.reshape(b, c * f, t)
+        x = F.max_pool1d(self.c4(x), 2)
+        x = self.c5(x)
+        x = torch.cat([x.amax(dim=-1), x.mean(dim=-1)], dim=1)
+        return self.head(x)
+
+
+def conv2d_bn(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+ARCHS = {
+    "conv1d": (
+        ActivityCNN,
+        "BatchNorm → 4× (Conv1d k3 + BN + ReLU; max-pool ×2 after the first two) over time with mel bands as channels → [max, mean] over time → FC 256 → FC classes → sigmoid",
+    ),
+    "conv2d": (
+        ActivityCNN2d,
+        "per-band BatchNorm → 3× (Conv2d 3×3 + BN + ReLU + max-pool; 12/24/48 channels; pools (2,2),(2,1),(2,1) over (mel, time)) → mel folded into channels → 2× (Conv1d k3 + BN + ReLU, 192 ch; max-pool ×2 after the first) → [max, mean] over time → FC 256 → FC classes → sigmoid",
+    ),
+}
+
+
+def add_args(ap):
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="conv2d", help="activity model architecture")
+    ap.add_argument("--mix-prob", type=float, default=0.3, help="probability of mixing a second window into an example")
+
+
+def make_net(arch: str, n_classes: int) -> nn.Module:
+    return ARCHS[arch][0](CONFIG["n_mels"], n_classes)
+
+
 class Exported(nn.Module):
     """What ships: probabilities instead of logits."""
 
@@ -60,7 +120,7 @@ class Exported(nn.Module):
 
 def build(args):
     ds = Dataset(args.data)
-    return ActivityCNN(CONFIG["n_mels"], len(ds.classes))
+    return make_net(getattr(args, "arch", "conv1d"), len(ds.classes))
 
 
 class Song:
@@ -173,23 +233,49 @@ def load_split(args, split):
     return _CACHE[key]
 
 
+def _draw(songs, rng):
+    s = songs[rng.integers(len(songs))]
+    t = int(rng.integers(len(s.feats)))
+    return s.window(t).astype(np.float32), s.target(t), s.mask
+
+
+def augment(x: np.ndarray, rng) -> np.ndarray:
+    """Level, smooth random EQ, ±2-band mel shift and a band mask on a [B, n_mels, T] dB batch."""
+    b, n, _ = x.shape
+    m = np.linspace(0.0, 1.0, n, dtype=np.float32)[None, :]
+    eq = rng.uniform(-6.0, 6.0, (b, 1)) * (m - 0.5) + rng.uniform(-10.0, 6.0, (b, 1))
+    for k in (1, 2, 3):
+        eq = eq + rng.uniform(-2.5, 2.5, (b, 1)) * np.cos(np.pi * k * m + rng.uniform(0.0, 2.0 * np.pi, (b, 1)))
+    x = x + eq[:, :, None].astype(np.float32)
+    shift = rng.integers(-2, 3, b)
+    idx = np.clip(np.arange(n)[None, :] - shift[:, None], 0, n - 1)
+    x = np.take_along_axis(x, idx[:, :, None], axis=1)
+    lo = x.min(axis=(1, 2))
+    for i in np.nonzero(rng.random(b) < 0.5)[0]:
+        f0 = int(rng.integers(0, n - 8))
+        x[i, f0 : f0 + int(rng.integers(1, 8))] = lo[i]
+    return x
+
+
 def batches(args, rng):
     songs = load_split(args, "train")
+    mix_prob = getattr(args, "mix_prob", 0.0)
     while True:
-        xs, ys, ms = [], [], []
-        for _ in range(args.batch):
-            s = songs[rng.integers(len(songs))]
-            t = int(rng.integers(len(s.feats)))
-            x = s.window(t).copy()
-            # Level invariance and a little spectral masking.
-            x += rng.uniform(-10.0, 6.0)
-            if rng.random() < 0.5:
-                f0 = int(rng.integers(0, CONFIG["n_mels"] - 8))
-                x[f0 : f0 + int(rng.integers(1, 8))] = x.min()
-            xs.append(x)
-            ys.append(s.target(t))
-            ms.append(s.mask)
-        yield (torch.from_numpy(np.stack(xs)).float(), torch.from_numpy(np.stack(ys)).float(), torch.from_numpy(np.stack(ms)).float())
+        drawn = [_draw(songs, rng) for _ in range(args.batch)]
+        x = np.stack([d[0] for d in drawn])
+        y = np.stack([d[1] for d in drawn]).astype(np.float32)
+        m = np.stack([d[2] for d in drawn]).astype(np.float32)
+        mixed = np.nonzero(rng.random(args.batch) < mix_prob)[0]
+        if len(mixed):
+            # Two windows from different songs played together: power sum, labels OR-ed, the
+            # second 0–8 dB quieter so both stay audible (the labels allow 25 dB below the mix).
+            other = [_draw(songs, rng) for _ in mixed]
+            x2 = np.stack([d[0] for d in other]) - rng.uniform(0.0, 8.0, (len(mixed), 1, 1)).astype(np.float32)
+            x[mixed] = 10.0 * np.log10(10.0 ** (x[mixed] / 10.0) + 10.0 ** (x2 / 10.0))
+            y[mixed] = np.maximum(y[mixed], np.stack([d[1] for d in other]))
+            m[mixed] = m[mixed] * np.stack([d[2] for d in other])
+        x = augment(x, rng)
+        yield (torch.from_numpy(x).float(), torch.from_numpy(y), torch.from_numpy(m))
 
 
 def loss(model, batch):

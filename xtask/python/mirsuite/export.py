@@ -72,7 +72,8 @@ def export_activity(args):
     targs.data = args.data
     targs.max_songs = 0
     ds = Dataset(args.data)
-    net = activity.ActivityCNN(activity.CONFIG["n_mels"], len(ds.classes))
+    arch = getattr(targs, "arch", "conv1d")
+    net = activity.make_net(arch, len(ds.classes))
     net.load_state_dict(ckpt["model"])
     net.eval()
     model = activity.Exported(net).eval()
@@ -122,12 +123,12 @@ def export_activity(args):
         "outputs": [{"name": "probs", "shape": [1, len(ds.classes)]}],
         "classes": ds.classes,
         "thresholds": thresholds,
-        "architecture": "BatchNorm → 4× (Conv1d k3 + BN + ReLU; max-pool ×2 after the first two) over time with mel bands as channels → [max, mean] over time → FC 256 → FC classes → sigmoid",
+        "architecture": activity.ARCHS[arch][1],
         "parameters": int(sum(p.numel() for p in net.parameters())),
         "metrics": {"val": val_flat, "test": old.get("metrics", {}).get("test", {})},
         "data": dataset_summary(ds),
         "training": {
-            "command": f"cargo xtask train activity --data {args.data} --steps {targs.steps} --seed {targs.seed}",
+            "command": f"cargo xtask train activity --data {args.data} --steps {targs.steps} --seed {targs.seed} --arch {arch} --mix-prob {getattr(targs, 'mix_prob', 0.0)}",
             "steps": targs.steps,
             "batch": targs.batch,
             "lr": targs.lr,

@@ -125,9 +125,12 @@ def main(argv=None):
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     ap.add_argument("--max-songs", type=int, default=0, help="use at most this many songs per split (smoke runs)")
+    known, _ = ap.parse_known_args(argv)
+    mod = importlib.import_module(MODELS[known.model])
+    if hasattr(mod, "add_args"):
+        mod.add_args(ap)
     args = ap.parse_args(argv)
     args.out = args.out or os.path.join("runs", args.model)
-    mod = importlib.import_module(MODELS[args.model])
     summary = fit(mod, args)
     print(f"best {summary['select']} {summary['best']:.4f}; checkpoints in {args.out}", flush=True)
 

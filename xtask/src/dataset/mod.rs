@@ -16,6 +16,7 @@
 
 pub mod classes;
 pub mod compose;
+pub mod hydrogen;
 pub mod musdb;
 pub mod render;
 
@@ -53,6 +54,8 @@ pub struct DatasetOptions {
     pub augment: Augment,
     /// Folder with the .sf2 files.
     pub sf2_dir: PathBuf,
+    /// Folder of Hydrogen drum kits added to the training timbres (`None`: SoundFont kits only).
+    pub hydrogen_dir: Option<PathBuf>,
 }
 
 const SPLITS: [&str; 3] = ["train", "val", "test"];
@@ -75,7 +78,15 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
             split_ids.push(Vec::new());
             continue;
         }
-        let set = if *split == "test" { TimbreSet::test(&opts.sf2_dir)? } else { TimbreSet::training(&opts.sf2_dir)? };
+        let set = if *split == "test" {
+            TimbreSet::test(&opts.sf2_dir)?
+        } else {
+            let mut set = TimbreSet::training(&opts.sf2_dir)?;
+            if let Some(dir) = &opts.hydrogen_dir {
+                set.add_hydrogen_kits(dir)?;
+            }
+            set
+        };
         timbres_used.insert(
             split.to_string(),
             serde_json::json!({

@@ -13,6 +13,7 @@ use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
 
 use super::classes::{Class, CLASSES};
 use super::compose::{Role, Song, Track};
+use super::hydrogen::HydrogenKit;
 
 /// Frames per second of the activity labels.
 pub const LABEL_RATE: usize = 100;
@@ -27,6 +28,8 @@ pub struct Kit {
     pub preset: Option<u8>,
     /// Display name.
     pub name: String,
+    /// A Hydrogen kit played by the sampler instead of a SoundFont preset (`font` unused).
+    pub hydrogen: Option<Arc<HydrogenKit>>,
 }
 
 /// The timbres one split may use.
@@ -89,6 +92,7 @@ impl TimbreSet {
                         font: i,
                         preset: Some(p.get_patch_number() as u8),
                         name: format!("{name}:{}", p.get_name()),
+                        hydrogen: None,
                     });
                 }
             }
@@ -109,10 +113,28 @@ impl TimbreSet {
             ("Red_Zeppelin_4_LV2.sf2".to_string(), load_font(dir, "Red_Zeppelin_4_LV2.sf2", "avldrums.lv2-soundfont")?),
         ];
         let kits = vec![
-            Kit { font: 1, preset: None, name: "AVL Black Pearl".into() },
-            Kit { font: 2, preset: None, name: "AVL Red Zeppelin".into() },
+            Kit { font: 1, preset: None, name: "AVL Black Pearl".into(), hydrogen: None },
+            Kit { font: 2, preset: None, name: "AVL Red Zeppelin".into(), hydrogen: None },
         ];
         Ok(TimbreSet { name: "test", melodic: vec![0], fonts, kits })
+    }
+
+    /// Adds the Hydrogen kits under `dir` (see [`HydrogenKit::discover`]) to a training set.
+    /// Returns how many were added; a missing folder adds none (with a note).
+    pub fn add_hydrogen_kits(&mut self, dir: &Path) -> Result<usize> {
+        if self.name == "test" {
+            bail!("Hydrogen kits are training timbres; the test split uses only the AVL kits");
+        }
+        if !dir.is_dir() {
+            eprintln!("note: no Hydrogen kits ({} missing: install hydrogen-drumkits hydrogen-data)", dir.display());
+            return Ok(0);
+        }
+        let found = HydrogenKit::discover(dir)?;
+        let n = found.len();
+        for k in found {
+            self.kits.push(Kit { font: 0, preset: None, name: format!("hydrogen:{}", k.name), hydrogen: Some(k) });
+        }
+        Ok(n)
     }
 }
 
@@ -191,12 +213,18 @@ pub fn render(
         } else {
             (set.melodic[rng.gen_range(0..set.melodic.len())], None)
         };
-        timbres.push(match kit {
-            Some(k) => k.name.clone(),
-            None => format!("{}:program {}", set.fonts[font_idx].0, tr.program),
-        });
         let send = if aug.reverb { rng.gen_range(0..=90) } else { 40 };
-        let mut audio = render_track(&set.fonts[font_idx].1, tr, kit, rate, frames, send)?;
+        let mut audio = match kit {
+            Some(k) => {
+                let (a, name) = render_kit(set, k, tr, rate, frames, send, rng)?;
+                timbres.push(name);
+                a
+            }
+            None => {
+                timbres.push(format!("{}:program {}", set.fonts[font_idx].0, tr.program));
+                render_track(&set.fonts[font_idx].1, tr, None, rate, frames, send)?
+            }
+        };
         let mut gain_db = tr.gain_db;
         if aug.gain {
             gain_db += rng.gen_range(-3.0..=3.0);
@@ -259,6 +287,61 @@ pub fn render(
     stems.iter_mut().flatten().for_each(apply);
     let activity = activity_labels(&stems, rate, frames);
     Ok(Rendered { sample_rate: rate, stems, mix, activity, timbres, transpose })
+}
+
+/// Renders a drum track with `kit` (SoundFont preset or Hydrogen sampler); returns the audio and
+/// a description of the timbre. Hydrogen kits draw their per-part instruments from `rng`.
+pub fn render_kit(
+    set: &TimbreSet,
+    kit: &Kit,
+    tr: &Track,
+    rate: u32,
+    frames: usize,
+    send: i32,
+    rng: &mut ChaCha8Rng,
+) -> Result<([Vec<f32>; 2], String)> {
+    match &kit.hydrogen {
+        Some(h) => {
+            let v = h.variant(rng);
+            let mut a = h.render(&tr.notes, &v, rate, frames, tr.pan)?;
+            match_level(&mut a, HYDROGEN_DRUM_RMS_DB);
+            Ok((a, v.description))
+        }
+        None => Ok((render_track(&set.fonts[kit.font].1, tr, Some(kit), rate, frames, send)?, kit.name.clone())),
+    }
+}
+
+/// RMS (dBFS, over the frames where the stem is above −60 dBFS) that Hydrogen drum stems are
+/// brought to before the track gain, so their balance against the other instruments matches the
+/// SoundFont kits'. Hydrogen samples are normalized near full scale, SoundFont kits are not.
+/// Measured: median active RMS of SoundFont drum stems rendered by the composer, see the test
+/// `hydrogen_drums_balance_like_soundfont_drums`.
+pub const HYDROGEN_DRUM_RMS_DB: f32 = -31.5;
+
+/// RMS level in dBFS of a stereo signal over its frames louder than −60 dBFS (−inf if none).
+pub fn active_rms_db(a: &[Vec<f32>; 2]) -> f32 {
+    let thr = 1e-6f32; // −60 dBFS in power
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for (l, r) in a[0].iter().zip(&a[1]) {
+        let p = 0.5 * (l * l + r * r);
+        if p > thr {
+            sum += p as f64;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        f32::NEG_INFINITY
+    } else {
+        (10.0 * (sum / n as f64).log10()) as f32
+    }
+}
+
+fn match_level(a: &mut [Vec<f32>; 2], target_db: f32) {
+    let db = active_rms_db(a);
+    if db.is_finite() {
+        let g = 10f32.powf((target_db - db) / 20.0);
+        a.iter_mut().for_each(|c| c.iter_mut().for_each(|x| *x *= g));
+    }
 }
 
 /// Renders one track's notes with its own synthesizer (so stems stay separate).

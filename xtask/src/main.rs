@@ -160,6 +160,10 @@ enum Command {
         /// Write {"model", "split", "metrics"} JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Benchmark the model folders (model.onnx + card.json + golden.json) under this folder
+        /// instead of `models/`, e.g. candidates before they ship; plugins are skipped.
+        #[arg(long)]
+        models: Option<PathBuf>,
     },
     /// Passed through to nice-plug-xtask (bundle, bundle-universal, known-packages).
     #[command(external_subcommand)]
@@ -262,7 +266,7 @@ fn main() -> Result<()> {
                 other => bail!("no evaluation for model {other:?} yet (models: activity)"),
             }
         }
-        Command::Bench { json } => xtask::bench::bench(&root, json),
+        Command::Bench { json, models } => xtask::bench::bench(&root, json, models),
         Command::Other(args) => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }

@@ -2,9 +2,10 @@
 
 Features mirror dsp-core (`mirsuite.features`). Two architectures share the input/output contract
 ([1, n_mels, context] dB → [1, classes] probabilities), so the plugin runs either:
-`conv1d` treats mel bands as channels of a 1-D convolution over time; `conv2d` first looks at
-local time–frequency patterns (harmonics, formants, attacks) with 2-D convolutions, then
-reasons over time with the mel axis folded into channels. Targets are the stem-envelope labels
+`conv1d` treats mel bands as channels of a 1-D convolution over time; `conv2d` and `allconv`
+first look at local time–frequency patterns (harmonics, formants, attacks) with 2-D
+convolutions, then reason over time with the mel axis folded into channels (`allconv` reduces
+resolution with strided convolutions, which tract runs as fast as ONNX Runtime does). Targets are the stem-envelope labels
 max-pooled over each window's second (the thesis' 1 s clips).
 
 Training augments in the log-mel domain so the model sees more timbres than the training
@@ -82,14 +83,41 @@ class ActivityCNN2d(nn.Module):
         return self.head(x)
 
 
-def conv2d_bn(cin, cout):
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+def conv2d_bn(cin, cout, stride=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class ActivityAllConv(nn.Module):
+    """[B, n_mels, T] log-mel (dB) → [B, classes] logits: the 2-D front end of `ActivityCNN2d`
+    with strided convolutions instead of max-pooling (tract runs 2-D max-pooling several times
+    slower than ONNX Runtime; strided convolutions are plain matrix products for both)."""
+
+    def __init__(self, n_mels=64, n_classes=14, width=16, hidden=256):
+        super().__init__()
+        w, h = width, hidden
+        self.inp = nn.BatchNorm1d(n_mels)
+        self.b1 = conv2d_bn(1, w, 2)
+        self.b2 = conv2d_bn(w, 2 * w, (2, 1))
+        self.b3 = conv2d_bn(2 * w, 4 * w, (2, 1))
+        self.c4 = nn.Sequential(nn.Conv1d(4 * w * (n_mels // 8), h, 3, stride=2, padding=1, bias=False), nn.BatchNorm1d(h), nn.ReLU())
+        self.c5 = conv_bn(h, h)
+        self.head = nn.Sequential(nn.Linear(2 * h, 256), nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, n_classes))
+
+    def forward(self, x):
+        x = self.b3(self.b2(self.b1(self.inp(x).unsqueeze(1))))
+        b, c, f, t = x.shape
+        x = self.c5(self.c4(x.reshape(b, c * f, t)))
+        return self.head(torch.cat([x.amax(dim=-1), x.mean(dim=-1)], dim=1))
 
 
 ARCHS = {
     "conv1d": (
         ActivityCNN,
         "BatchNorm → 4× (Conv1d k3 + BN + ReLU; max-pool ×2 after the first two) over time with mel bands as channels → [max, mean] over time → FC 256 → FC classes → sigmoid",
+    ),
+    "allconv": (
+        ActivityAllConv,
+        "per-band BatchNorm → 3× (Conv2d 3×3 + BN + ReLU; 16/32/64 channels; strides (2,2),(2,1),(2,1) over (mel, time)) → mel folded into channels → Conv1d k3 stride 2 + BN + ReLU → Conv1d k3 + BN + ReLU (256 ch) → [max, mean] over time → FC 256 → FC classes → sigmoid",
     ),
     "conv2d": (
         ActivityCNN2d,
@@ -99,7 +127,7 @@ ARCHS = {
 
 
 def add_args(ap):
-    ap.add_argument("--arch", choices=sorted(ARCHS), default="conv2d", help="activity model architecture")
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="allconv", help="activity model architecture")
     ap.add_argument("--mix-prob", type=float, default=0.3, help="probability of mixing a second window into an example")
 
 

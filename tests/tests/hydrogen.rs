@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use xtask::dataset::compose::{compose, Note};
 use xtask::dataset::hydrogen::{HydrogenKit, Part, EXCLUDED_KITS, HYDROGEN_DIR};
-use xtask::dataset::render::{active_rms_db, render_kit, TimbreSet, HYDROGEN_DRUM_RMS_DB, SF2_DIR};
+use xtask::dataset::render::{active_rms_db, render_kit, TimbreSet, SF2_DIR, TRACK_RMS_DB};
 
 const RATE: u32 = 22_050;
 
@@ -173,9 +173,9 @@ fn discovery_excludes_the_test_kit_and_non_drum_sets_and_reports_bad_xml() {
 }
 
 /// The installed Debian kits: every training kit decodes (WAV, FLAC, AIFF) and plays a composed
-/// groove, and after level matching Hydrogen drums sit within a few dB of SoundFont drums.
+/// groove, and every drum track, SoundFont or Hydrogen, comes out at the same active level.
 #[test]
-fn installed_kits_play_and_balance_like_soundfont_drums() {
+fn installed_kits_play_at_the_track_level() {
     let dir = Path::new(HYDROGEN_DIR);
     if !dir.is_dir() {
         eprintln!("skipped: {HYDROGEN_DIR} missing (install hydrogen-drumkits hydrogen-data)");
@@ -191,9 +191,7 @@ fn installed_kits_play_and_balance_like_soundfont_drums() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let seconds = 12.0;
     let frames = (seconds * RATE as f64) as usize;
-    let mut sf2_levels = Vec::new();
-    let mut h2_levels = Vec::new();
-    for (i, kit) in set.kits.iter().enumerate() {
+    for kit in &set.kits {
         // A song whose drums play in the rendered span (intros may leave them out).
         let drums = loop {
             let song = compose(&mut rng, seconds);
@@ -203,23 +201,25 @@ fn installed_kits_play_and_balance_like_soundfont_drums() {
                 }
             }
         };
-        let drums = &drums;
-        let (audio, name) = render_kit(&set, kit, drums, RATE, frames, 40, &mut rng).unwrap();
-        let db = active_rms_db(&audio);
-        assert!(db.is_finite() && audio.iter().flatten().all(|x| x.is_finite()), "{name}: silent or not finite");
-        if i < sf2_kits {
-            sf2_levels.push(db);
-        } else {
-            h2_levels.push(db);
-        }
+        let (audio, name) = render_kit(&set, kit, &drums, RATE, frames, 40, &mut rng).unwrap();
+        assert!(audio.iter().flatten().all(|x| x.is_finite()), "{name}: not finite");
+        let db = active_rms_db(&audio, RATE);
+        assert!((db - TRACK_RMS_DB).abs() < 0.01, "{name}: active level {db:.2} dBFS, want {TRACK_RMS_DB}");
     }
-    let median = |v: &mut Vec<f32>| {
-        v.sort_by(f32::total_cmp);
-        v[v.len() / 2]
-    };
-    let (sf2, h2) = (median(&mut sf2_levels), median(&mut h2_levels));
-    eprintln!(
-        "median active RMS: SoundFont kits {sf2:.1} dBFS, Hydrogen kits {h2:.1} dBFS (target {HYDROGEN_DRUM_RMS_DB})"
-    );
-    assert!((sf2 - h2).abs() <= 4.0, "SoundFont drums at {sf2:.1} dBFS, Hydrogen drums at {h2:.1} dBFS");
+}
+
+#[test]
+fn active_level_ignores_silence_and_normalization_hits_the_target() {
+    let mut a = [vec![0.0f32; RATE as usize], vec![0.0f32; RATE as usize]];
+    assert_eq!(active_rms_db(&a, RATE), f32::NEG_INFINITY);
+    // Ten whole 10 ms frames of a full-scale square wave, then silence: the level is 0 dBFS.
+    for i in 0..RATE as usize / 100 * 10 {
+        let x = if (i / 50) % 2 == 0 { 1.0 } else { -1.0 };
+        a[0][i] = x;
+        a[1][i] = x;
+    }
+    assert!(active_rms_db(&a, RATE).abs() < 1e-3);
+    xtask::dataset::render::normalize_track(&mut a, RATE);
+    assert!((active_rms_db(&a, RATE) - TRACK_RMS_DB).abs() < 1e-3);
+    assert!(a[0][RATE as usize / 2..].iter().all(|x| *x == 0.0));
 }

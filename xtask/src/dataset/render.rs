@@ -222,7 +222,9 @@ pub fn render(
             }
             None => {
                 timbres.push(format!("{}:program {}", set.fonts[font_idx].0, tr.program));
-                render_track(&set.fonts[font_idx].1, tr, None, rate, frames, send)?
+                let mut a = render_track(&set.fonts[font_idx].1, tr, None, rate, frames, send)?;
+                normalize_track(&mut a, rate);
+                a
             }
         };
         let mut gain_db = tr.gain_db;
@@ -304,42 +306,48 @@ pub fn render_kit(
         Some(h) => {
             let v = h.variant(rng);
             let mut a = h.render(&tr.notes, &v, rate, frames, tr.pan)?;
-            match_level(&mut a, HYDROGEN_DRUM_RMS_DB);
+            normalize_track(&mut a, rate);
             Ok((a, v.description))
         }
-        None => Ok((render_track(&set.fonts[kit.font].1, tr, Some(kit), rate, frames, send)?, kit.name.clone())),
-    }
-}
-
-/// RMS (dBFS, over the frames where the stem is above −60 dBFS) that Hydrogen drum stems are
-/// brought to before the track gain, so their balance against the other instruments matches the
-/// SoundFont kits'. Hydrogen samples are normalized near full scale, SoundFont kits are not.
-/// Measured: median active RMS of SoundFont drum stems rendered by the composer, see the test
-/// `hydrogen_drums_balance_like_soundfont_drums`.
-pub const HYDROGEN_DRUM_RMS_DB: f32 = -31.5;
-
-/// RMS level in dBFS of a stereo signal over its frames louder than −60 dBFS (−inf if none).
-pub fn active_rms_db(a: &[Vec<f32>; 2]) -> f32 {
-    let thr = 1e-6f32; // −60 dBFS in power
-    let (mut sum, mut n) = (0.0f64, 0usize);
-    for (l, r) in a[0].iter().zip(&a[1]) {
-        let p = 0.5 * (l * l + r * r);
-        if p > thr {
-            sum += p as f64;
-            n += 1;
+        None => {
+            let mut a = render_track(&set.fonts[kit.font].1, tr, Some(kit), rate, frames, send)?;
+            normalize_track(&mut a, rate);
+            Ok((a, kit.name.clone()))
         }
     }
-    if n == 0 {
-        f32::NEG_INFINITY
-    } else {
-        (10.0 * (sum / n as f64).log10()) as f32
-    }
 }
 
-fn match_level(a: &mut [Vec<f32>; 2], target_db: f32) {
-    let db = active_rms_db(a);
+/// Level (active RMS, dBFS) every rendered track is brought to before the composer's track
+/// gain. SoundFonts differ wildly in preset volume (MuseScore General's piano sits ~11 dB lower
+/// against the rest of its font than the training fonts' pianos do, Hydrogen samples are
+/// normalized near full scale), so without this the same arrangement would bury an instrument in
+/// one font and not in another, and labels would mark inaudible parts as active. A mix engineer
+/// balances tracks by ear; the composer's per-track gain then sets the balance.
+pub const TRACK_RMS_DB: f32 = -20.0;
+
+/// Active level in dBFS of a stereo signal: the RMS over its 10 ms frames within 40 dB of the
+/// loudest frame, i.e. its level while it sounds (−inf for silence).
+pub fn active_rms_db(a: &[Vec<f32>; 2], rate: u32) -> f32 {
+    let hop = (rate as usize / 100).max(1);
+    let powers: Vec<f64> = a[0]
+        .chunks(hop)
+        .zip(a[1].chunks(hop))
+        .map(|(l, r)| l.iter().zip(r).map(|(x, y)| 0.5 * (x * x + y * y) as f64).sum::<f64>() / l.len() as f64)
+        .collect();
+    let loudest = powers.iter().copied().fold(0.0f64, f64::max);
+    if loudest <= 1e-20 {
+        return f32::NEG_INFINITY;
+    }
+    let gate = loudest * 1e-4; // −40 dB
+    let (sum, n) = powers.iter().filter(|p| **p > gate).fold((0.0, 0usize), |(s, n), p| (s + p, n + 1));
+    (10.0 * (sum / n as f64).log10()) as f32
+}
+
+/// Scales a track to [`TRACK_RMS_DB`] active RMS (silence stays silent).
+pub fn normalize_track(a: &mut [Vec<f32>; 2], rate: u32) {
+    let db = active_rms_db(a, rate);
     if db.is_finite() {
-        let g = 10f32.powf((target_db - db) / 20.0);
+        let g = 10f32.powf((TRACK_RMS_DB - db) / 20.0);
         a.iter_mut().for_each(|c| c.iter_mut().for_each(|x| *x *= g));
     }
 }

@@ -213,10 +213,11 @@ fn active_level_ignores_silence_and_normalization_hits_the_target() {
     let mut a = [vec![0.0f32; RATE as usize], vec![0.0f32; RATE as usize]];
     assert_eq!(active_rms_db(&a, RATE), f32::NEG_INFINITY);
     // Ten whole 10 ms frames of a full-scale square wave, then silence: the level is 0 dBFS.
-    for i in 0..RATE as usize / 100 * 10 {
-        let x = if (i / 50) % 2 == 0 { 1.0 } else { -1.0 };
-        a[0][i] = x;
-        a[1][i] = x;
+    let n = RATE as usize / 100 * 10;
+    for ch in a.iter_mut() {
+        for (i, x) in ch[..n].iter_mut().enumerate() {
+            *x = if (i / 50) % 2 == 0 { 1.0 } else { -1.0 };
+        }
     }
     assert!(active_rms_db(&a, RATE).abs() < 1e-3);
     xtask::dataset::render::normalize_track(&mut a, RATE);

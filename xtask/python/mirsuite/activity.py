@@ -30,8 +30,8 @@ SELECT = "auroc"
 CONFIG = dict(sample_rate=22050, n_fft=1024, hop=512, n_mels=64, fmin=30.0, fmax=11025.0, context=43, predict_every=2)
 
 
-def conv_bn(cin, cout, k=3):
-    return nn.Sequential(nn.Conv1d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm1d(cout), nn.ReLU())
+def conv_bn(cin, cout, k=3, stride=1):
+    return nn.Sequential(nn.Conv1d(cin, cout, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm1d(cout), nn.ReLU())
 
 
 class ActivityCNN(nn.Module):
@@ -99,7 +99,7 @@ class ActivityAllConv(nn.Module):
         self.b1 = conv2d_bn(1, w, 2)
         self.b2 = conv2d_bn(w, 2 * w, (2, 1))
         self.b3 = conv2d_bn(2 * w, 4 * w, (2, 1))
-        self.c4 = nn.Sequential(nn.Conv1d(4 * w * (n_mels // 8), h, 3, stride=2, padding=1, bias=False), nn.BatchNorm1d(h), nn.ReLU())
+        self.c4 = conv_bn(4 * w * (n_mels // 8), h, stride=2)
         self.c5 = conv_bn(h, h)
         self.head = nn.Sequential(nn.Linear(2 * h, 256), nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, n_classes))
 

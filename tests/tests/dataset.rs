@@ -19,6 +19,7 @@ fn opts(out: &Path, seed: u64) -> DatasetOptions {
         augment: Augment::parse("all").unwrap(),
         sf2_dir: SF2_DIR.into(),
         hydrogen_dir: None,
+        variations: 0.35,
     }
 }
 
@@ -69,5 +70,61 @@ fn same_seed_same_bytes_and_mix_equals_sum_of_stems() {
         .flat_map(|(m, s)| m.iter().zip(s).map(|(x, y)| (x - y).abs()))
         .fold(0.0f32, f32::max);
     assert!(worst <= tol, "mix differs from the sum of its stems by {worst}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn variation_presets_are_offered_and_played() {
+    use xtask::dataset::classes::{PIANO, VARIATIONS};
+    use xtask::dataset::render::TimbreSet;
+    let set = TimbreSet::training(Path::new(SF2_DIR)).unwrap();
+    // Every offered variation exists in its font (rustysynth would silently fall back to bank 0).
+    for &(font, bank, program, class) in &set.variations {
+        assert!(VARIATIONS.contains(&(bank, program, class)));
+        let sf = &set.fonts[font].1;
+        assert!(sf
+            .get_presets()
+            .iter()
+            .any(|p| p.get_bank_number() == bank as i32 && p.get_patch_number() == program as i32));
+    }
+    // …and sounds at the bottom, middle and top of its class's range.
+    for &(font, bank, program, class) in &set.variations {
+        let (lo, hi) = class.range();
+        for key in [lo, (lo + hi) / 2, hi] {
+            let peak = xtask::dataset::render::preset_peak(&set.fonts[font].1, bank, program, &[key], 22_050).unwrap();
+            assert!(
+                peak > 1e-3,
+                "{} bank {bank} program {program} ({}) is silent at key {key}",
+                set.fonts[font].0,
+                class.name()
+            );
+        }
+    }
+    let has_gmbank = set.fonts.iter().any(|f| f.0 == "sf_GMbank.sf2");
+    if !has_gmbank {
+        eprintln!("sf_GMbank.sf2 not installed (csound-soundfont): variation rendering not checked");
+        return;
+    }
+    assert!(set.variations.iter().any(|v| v.1 == 127 && v.3 == PIANO), "sf_GMbank's MT-32 pianos missing");
+
+    // With probability 1 every melodic track whose font has variations of its class plays one,
+    // and the songs still sound.
+    let tmp = std::env::temp_dir().join(format!("suite-variations-{}", std::process::id()));
+    let mut o = opts(&tmp, 5);
+    o.songs = [4, 0, 0];
+    o.variations = 1.0;
+    generate(&o).unwrap();
+    let mut played = 0;
+    for i in 0..4 {
+        let song = tmp.join(format!("train/train-{i:05}"));
+        let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(song.join("meta.json")).unwrap()).unwrap();
+        let timbres = meta["timbres"].as_array().unwrap();
+        played += timbres.iter().filter(|t| t.as_str().unwrap().contains(":bank ")).count();
+        // (A stem may be silent: a 6 s excerpt can fall where its part rests.)
+        let mix = read_wav(&song.join("mix.wav")).unwrap();
+        let peak = mix.channels.iter().flatten().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(peak > 1e-3, "silent mix in {}", song.display());
+    }
+    assert!(played > 0, "no track played a variation preset");
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -168,7 +168,14 @@ fn discovery_excludes_the_test_kit_and_non_drum_sets_and_reports_bad_xml() {
     let err = HydrogenKit::open(&root.join("Nowhere")).unwrap_err();
     assert!(format!("{err:#}").contains("cannot read"), "{err:#}");
     // Hydrogen kits are training timbres: a test set refuses them.
-    let mut test_set = TimbreSet { name: "test", fonts: vec![], melodic: vec![], kits: vec![] };
+    let mut test_set = TimbreSet {
+        name: "test",
+        fonts: vec![],
+        melodic: vec![],
+        kits: vec![],
+        variations: vec![],
+        variation_prob: 0.0,
+    };
     assert!(test_set.add_hydrogen_kits(&root).is_err());
 }
 

@@ -111,6 +111,10 @@ enum Command {
         /// "The Black Pearl 1.0" is always excluded (it is an AVL test kit).
         #[arg(long, default_value = xtask::dataset::hydrogen::HYDROGEN_DIR)]
         hydrogen: String,
+        /// Probability that a train/val melodic track plays a variation preset of its class
+        /// (GM bank 8, sf_GMbank's MT-32 bank 127) instead of its GM program; 0: GM only.
+        #[arg(long, default_value_t = xtask::dataset::render::DEFAULT_VARIATION_PROB)]
+        variations: f64,
         /// Import a MUSDB18-HQ folder from this path instead of rendering.
         #[arg(long)]
         musdb: Option<PathBuf>,
@@ -215,6 +219,7 @@ fn main() -> Result<()> {
             augment,
             sf2_dir,
             hydrogen,
+            variations,
             musdb,
         } => {
             if let Some(src) = musdb {
@@ -234,6 +239,7 @@ fn main() -> Result<()> {
                 augment: xtask::dataset::render::Augment::parse(&augment)?,
                 sf2_dir,
                 hydrogen_dir: (hydrogen != "none").then(|| PathBuf::from(hydrogen)),
+                variations,
             };
             xtask::dataset::generate(&opts).map(|_| ())
         }

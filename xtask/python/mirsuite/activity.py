@@ -13,6 +13,8 @@ soundfonts hold: level, a random smooth EQ curve (tilt + low-order cosines), a �
 shift, band masks, and mixing two windows (power sum, labels OR-ed).
 """
 
+import collections
+import itertools
 import math
 import os
 
@@ -129,6 +131,8 @@ ARCHS = {
 def add_args(ap):
     ap.add_argument("--arch", choices=sorted(ARCHS), default="allconv", help="activity model architecture")
     ap.add_argument("--mix-prob", type=float, default=0.3, help="probability of mixing a second window into an example")
+    ap.add_argument("--warp", type=float, default=0.0, help="random mel-axis stretch of up to ± this fraction (0: off)")
+    ap.add_argument("--workers", type=int, default=1, help="processes building batches (1: the single-stream CPU path)")
 
 
 def make_net(arch: str, n_classes: int) -> nn.Module:
@@ -267,8 +271,25 @@ def _draw(songs, rng):
     return s.window(t).astype(np.float32), s.target(t), s.mask
 
 
-def augment(x: np.ndarray, rng) -> np.ndarray:
-    """Level, smooth random EQ, ±2-band mel shift and a band mask on a [B, n_mels, T] dB batch."""
+def warp(x: np.ndarray, rng, amount: float) -> np.ndarray:
+    """Stretches each example's mel axis about its middle by a random factor in [1 − amount,
+    1 + amount] (linear interpolation between bands): formants and spectral envelopes move the
+    way they differ between two pianos or two voices, while onsets and rhythm stay put."""
+    b, n, _ = x.shape
+    scale = rng.uniform(1.0 - amount, 1.0 + amount, (b, 1))
+    c = (n - 1) / 2.0
+    src = np.clip(c + (np.arange(n)[None, :] - c) / scale, 0.0, n - 1.0)
+    lo = np.floor(src).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (src - lo).astype(np.float32)[:, :, None]
+    return (1.0 - w) * np.take_along_axis(x, lo[:, :, None], axis=1) + w * np.take_along_axis(x, hi[:, :, None], axis=1)
+
+
+def augment(x: np.ndarray, rng, warp_amount: float = 0.0) -> np.ndarray:
+    """Level, smooth random EQ, ±2-band mel shift and a band mask on a [B, n_mels, T] dB batch;
+    with `warp_amount`, first a random mel-axis stretch (`warp`)."""
+    if warp_amount > 0.0:
+        x = warp(x, rng, warp_amount).astype(np.float32)
     b, n, _ = x.shape
     m = np.linspace(0.0, 1.0, n, dtype=np.float32)[None, :]
     eq = rng.uniform(-6.0, 6.0, (b, 1)) * (m - 0.5) + rng.uniform(-10.0, 6.0, (b, 1))
@@ -285,25 +306,57 @@ def augment(x: np.ndarray, rng) -> np.ndarray:
     return x
 
 
+def make_batch(songs, rng, size: int, mix_prob: float, warp_amount: float = 0.0):
+    """One augmented training batch (x [B, n_mels, T] dB, targets, label masks) as numpy arrays."""
+    drawn = [_draw(songs, rng) for _ in range(size)]
+    x = np.stack([d[0] for d in drawn])
+    y = np.stack([d[1] for d in drawn]).astype(np.float32)
+    m = np.stack([d[2] for d in drawn]).astype(np.float32)
+    mixed = np.nonzero(rng.random(size) < mix_prob)[0]
+    if len(mixed):
+        # Two windows from different songs played together: power sum, labels OR-ed, the
+        # second 0–8 dB quieter so both stay audible (the labels allow 25 dB below the mix).
+        other = [_draw(songs, rng) for _ in mixed]
+        x2 = np.stack([d[0] for d in other]) - rng.uniform(0.0, 8.0, (len(mixed), 1, 1)).astype(np.float32)
+        x[mixed] = 10.0 * np.log10(10.0 ** (x[mixed] / 10.0) + 10.0 ** (x2 / 10.0))
+        y[mixed] = np.maximum(y[mixed], np.stack([d[1] for d in other]))
+        m[mixed] = m[mixed] * np.stack([d[2] for d in other])
+    return augment(x, rng, warp_amount), y, m
+
+
+_POOL_SONGS = None
+
+
+def _pool_batch(job):
+    seed, k, size, mix_prob, warp_amount = job
+    return make_batch(_POOL_SONGS, np.random.default_rng([seed, k]), size, mix_prob, warp_amount)
+
+
 def batches(args, rng):
+    """Training batches. With --workers 1 (default) one generator stream, as the shipped model was
+    trained; with more, batch k is drawn from its own generator seeded (seed, k) in a pool of
+    forked workers, so the batches do not depend on the number of workers (GPU runs, where one
+    Python thread cannot keep up with the GPU)."""
+    global _POOL_SONGS
     songs = load_split(args, "train")
     mix_prob = getattr(args, "mix_prob", 0.0)
-    while True:
-        drawn = [_draw(songs, rng) for _ in range(args.batch)]
-        x = np.stack([d[0] for d in drawn])
-        y = np.stack([d[1] for d in drawn]).astype(np.float32)
-        m = np.stack([d[2] for d in drawn]).astype(np.float32)
-        mixed = np.nonzero(rng.random(args.batch) < mix_prob)[0]
-        if len(mixed):
-            # Two windows from different songs played together: power sum, labels OR-ed, the
-            # second 0–8 dB quieter so both stay audible (the labels allow 25 dB below the mix).
-            other = [_draw(songs, rng) for _ in mixed]
-            x2 = np.stack([d[0] for d in other]) - rng.uniform(0.0, 8.0, (len(mixed), 1, 1)).astype(np.float32)
-            x[mixed] = 10.0 * np.log10(10.0 ** (x[mixed] / 10.0) + 10.0 ** (x2 / 10.0))
-            y[mixed] = np.maximum(y[mixed], np.stack([d[1] for d in other]))
-            m[mixed] = m[mixed] * np.stack([d[2] for d in other])
-        x = augment(x, rng)
-        yield (torch.from_numpy(x).float(), torch.from_numpy(y), torch.from_numpy(m))
+    warp_amount = getattr(args, "warp", 0.0)
+    workers = getattr(args, "workers", 1)
+    if workers <= 1:
+        while True:
+            x, y, m = make_batch(songs, rng, args.batch, mix_prob, warp_amount)
+            yield (torch.from_numpy(x).float(), torch.from_numpy(y), torch.from_numpy(m))
+    import multiprocessing as mp
+
+    _POOL_SONGS = songs
+    ks = itertools.count(getattr(args, "start_step", 0))
+    with mp.get_context("fork").Pool(workers) as pool:
+        # A bounded queue of batches in flight, consumed in order.
+        pending = collections.deque(pool.apply_async(_pool_batch, ((args.seed, next(ks), args.batch, mix_prob, warp_amount),)) for _ in range(2 * workers))
+        while True:
+            x, y, m = pending.popleft().get()
+            pending.append(pool.apply_async(_pool_batch, ((args.seed, next(ks), args.batch, mix_prob, warp_amount),)))
+            yield (torch.from_numpy(x).float(), torch.from_numpy(y), torch.from_numpy(m))
 
 
 def loss(model, batch):

@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import random
+import shutil
 import sys
 import time
 
@@ -60,6 +61,10 @@ def fit(mod, args) -> dict:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
     os.makedirs(args.out, exist_ok=True)
+    # The run records the data it was trained on (export writes it into the model card).
+    info = os.path.join(args.data, "dataset.json")
+    if os.path.exists(info):
+        shutil.copyfile(info, os.path.join(args.out, "dataset.json"))
     ckpt = os.path.join(args.out, "last.pt")
     step, best, history = 0, None, []
     if args.resume and os.path.exists(ckpt):
@@ -71,6 +76,7 @@ def fit(mod, args) -> dict:
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed from {ckpt} at step {step}", flush=True)
+    args.start_step = step
     batches = mod.batches(args, rng)
     t0, seen, running, start_step = time.time(), 0, 0.0, step
     model.train()

@@ -45,6 +45,85 @@ pub const PROGRAMS: [&[u8]; 14] = [
     &[52, 53, 54],                             // voice (choir / voice GM programs)
 ];
 
+/// Variation presets of the training SoundFonts, `(bank, program, class)`: the GM bank-8
+/// variations (FluidR3 GM and csound's sf_GMbank: detuned electric pianos and organs, 12-string
+/// and funk guitars, …) and sf_GMbank's MT-32 bank 127, whose program numbers are not General
+/// MIDI ones (127:0 "Acou Piano 1", 127:3 "Elec Piano 1", …). Most reuse the font's own samples
+/// with other envelopes, filters and layers, so they widen the timbres a little, not a lot.
+/// Only presets that sound like their class's GM pool are listed: MT-32 presets built from
+/// pulse or saw waves that are named after acoustic instruments ("Acou Piano 3", "Elec Piano
+/// 2–4", "Tuba") are left out, as are synth brass, pan pipes, English horn and contrabass. A
+/// font that lacks a preset simply does not offer it; the test font is never asked for them.
+pub const VARIATIONS: &[(u16, u8, Class)] = &[
+    (8, 4, EPIANO),
+    (8, 5, EPIANO),
+    (8, 16, ORGAN),
+    (8, 17, ORGAN),
+    (8, 19, ORGAN),
+    (8, 25, AC_GUITAR),
+    (8, 28, CLEAN_GUITAR),
+    (8, 38, BASS),
+    (8, 39, BASS),
+    (8, 40, STRINGS),
+    (8, 61, BRASS),
+    (127, 0, PIANO),
+    (127, 1, PIANO),
+    (127, 7, PIANO),
+    (127, 3, EPIANO),
+    (127, 8, ORGAN),
+    (127, 9, ORGAN),
+    (127, 10, ORGAN),
+    (127, 11, ORGAN),
+    (127, 12, ORGAN),
+    (127, 13, ORGAN),
+    (127, 14, ORGAN),
+    (127, 28, BASS),
+    (127, 29, BASS),
+    (127, 30, BASS),
+    (127, 31, BASS),
+    (127, 47, SYNTH_LEAD),
+    (127, 48, STRINGS),
+    (127, 49, STRINGS),
+    (127, 50, STRINGS),
+    (127, 52, STRINGS),
+    (127, 53, STRINGS),
+    (127, 54, STRINGS),
+    (127, 55, STRINGS),
+    (127, 59, AC_GUITAR),
+    (127, 60, AC_GUITAR),
+    (127, 61, CLEAN_GUITAR),
+    (127, 62, CLEAN_GUITAR),
+    (127, 64, BASS),
+    (127, 65, BASS),
+    (127, 66, BASS),
+    (127, 67, BASS),
+    (127, 68, BASS),
+    (127, 69, BASS),
+    (127, 70, BASS),
+    (127, 71, BASS),
+    (127, 72, WOODWINDS),
+    (127, 73, WOODWINDS),
+    (127, 74, WOODWINDS),
+    (127, 75, WOODWINDS),
+    (127, 76, WOODWINDS),
+    (127, 78, WOODWINDS),
+    (127, 79, WOODWINDS),
+    (127, 80, WOODWINDS),
+    (127, 81, WOODWINDS),
+    (127, 82, WOODWINDS),
+    (127, 83, WOODWINDS),
+    (127, 84, WOODWINDS),
+    (127, 86, WOODWINDS),
+    (127, 88, BRASS),
+    (127, 89, BRASS),
+    (127, 90, BRASS),
+    (127, 91, BRASS),
+    (127, 92, BRASS),
+    (127, 93, BRASS),
+    (127, 95, BRASS),
+    (127, 96, BRASS),
+];
+
 /// Class indices by name.
 pub const DRUMS: Class = Class(0);
 pub const BASS: Class = Class(1);

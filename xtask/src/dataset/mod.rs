@@ -56,6 +56,9 @@ pub struct DatasetOptions {
     pub sf2_dir: PathBuf,
     /// Folder of Hydrogen drum kits added to the training timbres (`None`: SoundFont kits only).
     pub hydrogen_dir: Option<PathBuf>,
+    /// Probability that a train/val melodic track plays one of its font's variation presets
+    /// of the same class ([`classes::VARIATIONS`]) instead of its GM program; 0 turns it off.
+    pub variations: f64,
 }
 
 const SPLITS: [&str; 3] = ["train", "val", "test"];
@@ -85,6 +88,12 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
             if let Some(dir) = &opts.hydrogen_dir {
                 set.add_hydrogen_kits(dir)?;
             }
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&opts.variations),
+                "--variations is a probability (0 to 1), got {}",
+                opts.variations
+            );
+            set.variation_prob = opts.variations;
             set
         };
         timbres_used.insert(
@@ -92,6 +101,7 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
             serde_json::json!({
                 "fonts": set.fonts.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
                 "kits": set.kits.iter().map(|k| k.name.clone()).collect::<Vec<_>>(),
+                "variations": set.variations.iter().map(|v| format!("{}:bank {} program {} ({})", set.fonts[v.0].0, v.1, v.2, v.3.name())).collect::<Vec<_>>(),
             }),
         );
         let aug = if *split == "train" { opts.augment } else { Augment::default() };

@@ -11,7 +11,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
 
-use super::classes::{Class, CLASSES};
+use super::classes::{Class, CLASSES, VARIATIONS};
 use super::compose::{Role, Song, Track};
 use super::hydrogen::HydrogenKit;
 
@@ -42,7 +42,15 @@ pub struct TimbreSet {
     pub melodic: Vec<usize>,
     /// Drum kits.
     pub kits: Vec<Kit>,
+    /// Variation presets the melodic fonts offer: `(font index, bank, program, class)`.
+    pub variations: Vec<(usize, u16, u8, Class)>,
+    /// Probability that a melodic track whose font offers variations of its class plays one
+    /// of them instead of its GM program.
+    pub variation_prob: f64,
 }
+
+/// Default for [`TimbreSet::variation_prob`] (`cargo xtask dataset --variations`).
+pub const DEFAULT_VARIATION_PROB: f64 = 0.35;
 
 /// Where the Debian packages put the SoundFonts.
 pub const SF2_DIR: &str = "/usr/share/sounds/sf2";
@@ -98,7 +106,26 @@ impl TimbreSet {
             }
         }
         kits.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(TimbreSet { name: "train", melodic: (0..fonts.len()).collect(), fonts, kits })
+        let mut variations = Vec::new();
+        for (i, (_, sf)) in fonts.iter().enumerate() {
+            for &(bank, program, class) in VARIATIONS {
+                let present = sf
+                    .get_presets()
+                    .iter()
+                    .any(|p| p.get_bank_number() == bank as i32 && p.get_patch_number() == program as i32);
+                if present {
+                    variations.push((i, bank, program, class));
+                }
+            }
+        }
+        Ok(TimbreSet {
+            name: "train",
+            melodic: (0..fonts.len()).collect(),
+            fonts,
+            kits,
+            variations,
+            variation_prob: DEFAULT_VARIATION_PROB,
+        })
     }
 
     /// Test timbres, never used for training or tuning: MuseScore General (lossless) for melodic
@@ -116,7 +143,7 @@ impl TimbreSet {
             Kit { font: 1, preset: None, name: "AVL Black Pearl".into(), hydrogen: None },
             Kit { font: 2, preset: None, name: "AVL Red Zeppelin".into(), hydrogen: None },
         ];
-        Ok(TimbreSet { name: "test", melodic: vec![0], fonts, kits })
+        Ok(TimbreSet { name: "test", melodic: vec![0], fonts, kits, variations: Vec::new(), variation_prob: 0.0 })
     }
 
     /// Adds the Hydrogen kits under `dir` (see [`HydrogenKit::discover`]) to a training set.
@@ -221,8 +248,19 @@ pub fn render(
                 a
             }
             None => {
-                timbres.push(format!("{}:program {}", set.fonts[font_idx].0, tr.program));
-                let mut a = render_track(&set.fonts[font_idx].1, tr, None, rate, frames, send)?;
+                let offered: Vec<_> = set.variations.iter().filter(|v| v.0 == font_idx && v.3 == tr.class).collect();
+                let (bank, program) = if !offered.is_empty() && rng.gen_bool(set.variation_prob.clamp(0.0, 1.0)) {
+                    let v = offered[rng.gen_range(0..offered.len())];
+                    (v.1, v.2)
+                } else {
+                    (0, tr.program)
+                };
+                timbres.push(if bank == 0 {
+                    format!("{}:program {program}", set.fonts[font_idx].0)
+                } else {
+                    format!("{}:bank {bank} program {program}", set.fonts[font_idx].0)
+                });
+                let mut a = render_track(&set.fonts[font_idx].1, tr, None, (bank, program), rate, frames, send)?;
                 normalize_track(&mut a, rate);
                 a
             }
@@ -310,7 +348,7 @@ pub fn render_kit(
             Ok((a, v.description))
         }
         None => {
-            let mut a = render_track(&set.fonts[kit.font].1, tr, Some(kit), rate, frames, send)?;
+            let mut a = render_track(&set.fonts[kit.font].1, tr, Some(kit), (0, tr.program), rate, frames, send)?;
             normalize_track(&mut a, rate);
             Ok((a, kit.name.clone()))
         }
@@ -352,11 +390,31 @@ pub fn normalize_track(a: &mut [Vec<f32>; 2], rate: u32) {
     }
 }
 
+/// Peak level of a preset playing each of `keys` for 0.3 s at velocity 100 (0 if it is silent
+/// there): the check that a variation preset really sounds across its class's range.
+pub fn preset_peak(font: &Arc<SoundFont>, bank: u16, program: u8, keys: &[u8], rate: u32) -> Result<f32> {
+    let mut synth = Synthesizer::new(font, &SynthesizerSettings::new(rate as i32))
+        .map_err(|e| anyhow::anyhow!("synthesizer: {e:?}"))?;
+    synth.process_midi_message(0, 0xB0, 0, bank as i32);
+    synth.process_midi_message(0, 0xC0, program as i32, 0);
+    let n = (0.3 * rate as f64) as usize;
+    let (mut left, mut right) = (vec![0.0f32; n], vec![0.0f32; n]);
+    let mut peak = 0.0f32;
+    for &k in keys {
+        synth.note_on(0, k as i32, 100);
+        synth.render(&mut left, &mut right);
+        synth.note_off(0, k as i32);
+        peak = left.iter().chain(&right).fold(peak, |m, x| m.max(x.abs()));
+    }
+    Ok(peak)
+}
+
 /// Renders one track's notes with its own synthesizer (so stems stay separate).
 fn render_track(
     font: &Arc<SoundFont>,
     tr: &Track,
     kit: Option<&Kit>,
+    preset: (u16, u8),
     rate: u32,
     frames: usize,
     send: i32,
@@ -373,7 +431,8 @@ fn render_track(
             0
         }
         None => {
-            synth.process_midi_message(0, 0xC0, tr.program as i32, 0);
+            synth.process_midi_message(0, 0xB0, 0, preset.0 as i32); // bank select
+            synth.process_midi_message(0, 0xC0, preset.1 as i32, 0);
             0
         }
     };

@@ -59,7 +59,7 @@ def fit(mod, args) -> dict:
     torch.set_num_threads(max(1, args.threads))
     model = mod.build(args).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=max(0.1, 2.0 / max(args.steps, 4)))  # ≥ 2 warm-up steps (short smoke runs)
     os.makedirs(args.out, exist_ok=True)
     # The run records the data it was trained on (export writes it into the model card).
     info = os.path.join(args.data, "dataset.json")

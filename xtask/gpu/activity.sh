@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs ON the GPU machine (no cargo, nothing downloadable): renders the training data there with
 # the carried binary and SoundFonts (16 cores), then trains the activity model on CUDA.
-# Everything worth keeping lands in $OUT (the device tool brings it back): dataset.json (with the
-# measured render throughput), render.log, train.log, run/best.pt, run/train.json, gpu.txt.
+# Everything worth keeping lands in $OUT (the device tool brings it back): render.log (with the
+# measured render throughput), train.log, run/best.pt, run/train.json, run/dataset.json, gpu.txt.
 #
 #   bash xtask/gpu/pack.sh                                   # here: fills gpu-carry/
-#   run(carry=["gpu-carry"], command="SONGS=3000 STEPS=12000 bash xtask/gpu/activity.sh")
+#   run(carry=["gpu-carry/pack.tar.xz"], command="SONGS=3500 STEPS=16000 bash xtask/gpu/activity.sh")
 # then here: cargo xtask export activity --run <files_at>/run --data data/synth … and eval.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,7 +37,6 @@ t0=$(date +%s)
   --jobs "$JOBS" --sf2-dir "$CARRY/sf2" --hydrogen "$CARRY/drumkits" > "$OUT/render.log" 2>&1 \
   || { tail -20 "$OUT/render.log"; exit 1; }
 t1=$(date +%s)
-cp "$DATA/dataset.json" "$OUT/"
 tail -3 "$OUT/render.log"
 echo "render: $((t1 - t0)) s"
 PYTHONPATH=xtask/python python3 -m mirsuite.train activity --data "$DATA" --out "$OUT/run" --device "$DEVICE" \

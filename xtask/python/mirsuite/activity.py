@@ -352,10 +352,13 @@ def batches(args, rng):
     ks = itertools.count(getattr(args, "start_step", 0))
     with mp.get_context("fork").Pool(workers) as pool:
         # A bounded queue of batches in flight, consumed in order.
-        pending = collections.deque(pool.apply_async(_pool_batch, ((args.seed, next(ks), args.batch, mix_prob, warp_amount),)) for _ in range(2 * workers))
+        def submit():
+            return pool.apply_async(_pool_batch, ((args.seed, next(ks), args.batch, mix_prob, warp_amount),))
+
+        pending = collections.deque(submit() for _ in range(2 * workers))
         while True:
             x, y, m = pending.popleft().get()
-            pending.append(pool.apply_async(_pool_batch, ((args.seed, next(ks), args.batch, mix_prob, warp_amount),)))
+            pending.append(submit())
             yield (torch.from_numpy(x).float(), torch.from_numpy(y), torch.from_numpy(m))
 
 

@@ -6,6 +6,7 @@
 #
 #   bash xtask/gpu/pack.sh                                   # here: fills gpu-carry/
 #   run(carry=["gpu-carry/pack.tar.xz"], command="SONGS=3500 STEPS=16000 bash xtask/gpu/activity.sh")
+#   a next call at once with REUSE=1 trains again on the same data (e.g. other training options).
 # then here: cargo xtask export activity --run <files_at>/run --data data/synth … and eval.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,9 +34,15 @@ fi
 { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true; nproc; python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } > "$OUT/gpu.txt" 2>&1
 cat "$OUT/gpu.txt"
 t0=$(date +%s)
+if [ "${REUSE:-0}" = 1 ] && [ -f "$DATA/dataset.json" ]; then
+  # REUSE=1: train again on the data an earlier call rendered (it persists while the machine
+  # stays warm, ~30 s between calls).
+  echo "reusing $DATA (rendered by an earlier call)" | tee "$OUT/render.log"
+else
 "$CARRY/xtask" dataset --out "$DATA" --train "$SONGS" --val "$VAL" --test 0 --seconds 30 --rate 22050 \
-  --jobs "$JOBS" --sf2-dir "$CARRY/sf2" --hydrogen "$CARRY/drumkits" > "$OUT/render.log" 2>&1 \
+  --jobs "$JOBS" --sf2-dir "$CARRY/sf2" --hydrogen "$CARRY/drumkits" --freepats "$CARRY/freepats" > "$OUT/render.log" 2>&1 \
   || { tail -20 "$OUT/render.log"; exit 1; }
+fi
 t1=$(date +%s)
 tail -3 "$OUT/render.log"
 echo "render: $((t1 - t0)) s"

@@ -115,6 +115,10 @@ enum Command {
         /// (GM bank 8, sf_GMbank's MT-32 bank 127) instead of its GM program; 0: GM only.
         #[arg(long, default_value_t = xtask::dataset::render::DEFAULT_VARIATION_PROB)]
         variations: f64,
+        /// Folder of GUS patches (freepats: Tone_000/NNN_Name.pat) added to the train/val
+        /// melodic timbres ("none": SoundFonts only).
+        #[arg(long, default_value = xtask::dataset::gus::FREEPATS_DIR)]
+        freepats: String,
         /// Import a MUSDB18-HQ folder from this path instead of rendering.
         #[arg(long)]
         musdb: Option<PathBuf>,
@@ -220,6 +224,7 @@ fn main() -> Result<()> {
             sf2_dir,
             hydrogen,
             variations,
+            freepats,
             musdb,
         } => {
             if let Some(src) = musdb {
@@ -240,6 +245,7 @@ fn main() -> Result<()> {
                 sf2_dir,
                 hydrogen_dir: (hydrogen != "none").then(|| PathBuf::from(hydrogen)),
                 variations,
+                gus_dir: (freepats != "none").then(|| PathBuf::from(freepats)),
             };
             xtask::dataset::generate(&opts).map(|_| ())
         }

@@ -80,8 +80,13 @@ FONT_LICENSES = {"FluidR3_GM.sf2": "FluidR3_GM (MIT)", "TimGM6mb.sf2": "TimGM6mb
 def license_note(info: dict) -> str:
     train = (info.get("timbres") or {}).get("train", {})
     fonts = [FONT_LICENSES.get(f, f) for f in train.get("fonts", [])] or ["General-MIDI"]
-    kits = " and Hydrogen drum kits (Debian hydrogen-drumkits: GPL-2+, CC-BY(-SA)-3.0 and CC0 per kit, see its copyright file)" if any(k.startswith("hydrogen:") for k in train.get("kits", [])) else ""
-    return f"GPL-3.0-or-later (weights trained only on audio rendered from the {', '.join(fonts)} SoundFonts{kits})"
+    extra = []
+    if train.get("gus"):
+        extra.append("the freepats GUS patches (GPL-2+ with a composition exception)")
+    if any(k.startswith("hydrogen:") for k in train.get("kits", [])):
+        extra.append("Hydrogen drum kits (Debian hydrogen-drumkits: GPL-2+, CC-BY(-SA)-3.0 and CC0 per kit, see its copyright file)")
+    more = "".join(f", {e}" for e in extra[:-1]) + (f" and {extra[-1]}" if extra else "")
+    return f"GPL-3.0-or-later (weights trained only on audio rendered from the {', '.join(fonts)} SoundFonts{more})"
 
 
 def export_activity(args):

@@ -11,11 +11,12 @@
 //!                               drum onsets (time, class, key, velocity)
 //! ```
 //! Splits are by song (different seeds) and by timbre set: train and val use the training
-//! SoundFonts, test only MuseScore General and the AVL kits. The same arguments give
+//! SoundFonts, Hydrogen kits and freepats GUS patches, test only MuseScore General and the AVL kits. The same arguments give
 //! bit-identical files.
 
 pub mod classes;
 pub mod compose;
+pub mod gus;
 pub mod hydrogen;
 pub mod musdb;
 pub mod render;
@@ -59,6 +60,9 @@ pub struct DatasetOptions {
     /// Probability that a train/val melodic track plays one of its font's variation presets
     /// of the same class ([`classes::VARIATIONS`]) instead of its GM program; 0 turns it off.
     pub variations: f64,
+    /// Folder of GUS patches (freepats) added to the train/val melodic timbres (`None`: fonts
+    /// only).
+    pub gus_dir: Option<PathBuf>,
 }
 
 const SPLITS: [&str; 3] = ["train", "val", "test"];
@@ -71,6 +75,11 @@ pub fn song_seed(seed: u64, split: usize, i: usize) -> u64 {
 /// Generates the dataset. Returns total seconds of audio rendered.
 pub fn generate(opts: &DatasetOptions) -> Result<f64> {
     std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&opts.variations),
+        "--variations is a probability (0 to 1), got {}",
+        opts.variations
+    );
     let started = Instant::now();
     let mut split_ids: Vec<Vec<String>> = Vec::new();
     let mut timbres_used = serde_json::Map::new();
@@ -88,11 +97,9 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
             if let Some(dir) = &opts.hydrogen_dir {
                 set.add_hydrogen_kits(dir)?;
             }
-            anyhow::ensure!(
-                (0.0..=1.0).contains(&opts.variations),
-                "--variations is a probability (0 to 1), got {}",
-                opts.variations
-            );
+            if let Some(dir) = &opts.gus_dir {
+                set.add_gus_bank(dir)?;
+            }
             set.variation_prob = opts.variations;
             set
         };
@@ -102,6 +109,7 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
                 "fonts": set.fonts.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
                 "kits": set.kits.iter().map(|k| k.name.clone()).collect::<Vec<_>>(),
                 "variations": set.variations.iter().map(|v| format!("{}:bank {} program {} ({})", set.fonts[v.0].0, v.1, v.2, v.3.name())).collect::<Vec<_>>(),
+                "gus": set.gus.as_ref().map(|g| serde_json::json!({"name": g.name, "programs": g.programs().collect::<Vec<_>>()})),
             }),
         );
         let aug = if *split == "train" { opts.augment } else { Augment::default() };

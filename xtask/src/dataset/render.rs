@@ -11,8 +11,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
 
-use super::classes::{Class, CLASSES, VARIATIONS};
+use super::classes::{Class, CLASSES, PROGRAMS, VARIATIONS};
 use super::compose::{Role, Song, Track};
+use super::gus::GusBank;
 use super::hydrogen::HydrogenKit;
 
 /// Frames per second of the activity labels.
@@ -47,6 +48,9 @@ pub struct TimbreSet {
     /// Probability that a melodic track whose font offers variations of its class plays one
     /// of them instead of its GM program.
     pub variation_prob: f64,
+    /// A bank of GUS patches (freepats) played by the sampler in [`super::gus`], one more
+    /// melodic source beside the fonts for every class it has a program of.
+    pub gus: Option<Arc<GusBank>>,
 }
 
 /// Default for [`TimbreSet::variation_prob`] (`cargo xtask dataset --variations`).
@@ -125,6 +129,7 @@ impl TimbreSet {
             kits,
             variations,
             variation_prob: DEFAULT_VARIATION_PROB,
+            gus: None,
         })
     }
 
@@ -143,7 +148,15 @@ impl TimbreSet {
             Kit { font: 1, preset: None, name: "AVL Black Pearl".into(), hydrogen: None },
             Kit { font: 2, preset: None, name: "AVL Red Zeppelin".into(), hydrogen: None },
         ];
-        Ok(TimbreSet { name: "test", melodic: vec![0], fonts, kits, variations: Vec::new(), variation_prob: 0.0 })
+        Ok(TimbreSet {
+            name: "test",
+            melodic: vec![0],
+            fonts,
+            kits,
+            variations: Vec::new(),
+            variation_prob: 0.0,
+            gus: None,
+        })
     }
 
     /// Adds the Hydrogen kits under `dir` (see [`HydrogenKit::discover`]) to a training set.
@@ -162,6 +175,31 @@ impl TimbreSet {
             self.kits.push(Kit { font: 0, preset: None, name: format!("hydrogen:{}", k.name), hydrogen: Some(k) });
         }
         Ok(n)
+    }
+
+    /// Adds the GUS patches under `dir` (freepats, see [`GusBank::open`]) as a melodic source
+    /// of a training set. Returns how many patches it has; a missing folder adds none (with a
+    /// note).
+    pub fn add_gus_bank(&mut self, dir: &Path) -> Result<usize> {
+        if self.name == "test" {
+            bail!("GUS patches are training timbres; the test split uses only MuseScore General");
+        }
+        if !dir.is_dir() {
+            eprintln!("note: no GUS patches ({} missing: install freepats)", dir.display());
+            return Ok(0);
+        }
+        let bank = GusBank::open(dir)?;
+        let n = bank.programs().count();
+        self.gus = Some(Arc::new(bank));
+        Ok(n)
+    }
+
+    /// The programs of `class`'s GM pool the GUS bank has (empty without a bank).
+    pub fn gus_programs(&self, class: Class) -> Vec<u8> {
+        match &self.gus {
+            Some(g) => PROGRAMS[class.0].iter().copied().filter(|p| g.patch(*p).is_some()).collect(),
+            None => Vec::new(),
+        }
     }
 }
 
@@ -234,20 +272,41 @@ pub fn render(
                 n.key = (n.key as i32 + transpose).clamp(0, 127) as u8;
             }
         }
-        let (font_idx, kit) = if tr.class.0 == 0 {
+        // Melodic sources: the fonts, plus the GUS bank where it has a program of the class
+        // (the pick index past the fonts). The test set has one font and no bank, so its draws
+        // never change.
+        let gus_programs = if tr.class.0 == 0 { Vec::new() } else { set.gus_programs(tr.class) };
+        let (font_idx, kit, gus) = if tr.class.0 == 0 {
             let k = &set.kits[rng.gen_range(0..set.kits.len())];
-            (k.font, Some(k))
+            (k.font, Some(k), None)
         } else {
-            (set.melodic[rng.gen_range(0..set.melodic.len())], None)
+            let sources = set.melodic.len() + usize::from(!gus_programs.is_empty());
+            let pick = rng.gen_range(0..sources);
+            match set.gus.as_ref().filter(|_| pick == set.melodic.len()) {
+                Some(g) => (0, None, Some(g)),
+                None => (set.melodic[pick], None, None),
+            }
         };
         let send = if aug.reverb { rng.gen_range(0..=90) } else { 40 };
-        let mut audio = match kit {
-            Some(k) => {
+        let mut audio = match (kit, gus) {
+            (Some(k), _) => {
                 let (a, name) = render_kit(set, k, tr, rate, frames, send, rng)?;
                 timbres.push(name);
                 a
             }
-            None => {
+            (None, Some(g)) => {
+                let program = if gus_programs.contains(&tr.program) {
+                    tr.program
+                } else {
+                    gus_programs[rng.gen_range(0..gus_programs.len())]
+                };
+                let patch = g.patch(program).map_or("?", |p| p.name.as_str());
+                timbres.push(format!("{}:program {program} ({patch})", g.name));
+                let mut a = g.render(program, &tr.notes, rate, frames, tr.pan)?;
+                normalize_track(&mut a, rate);
+                a
+            }
+            (None, None) => {
                 let offered: Vec<_> = set.variations.iter().filter(|v| v.0 == font_idx && v.3 == tr.class).collect();
                 let (bank, program) = if !offered.is_empty() && rng.gen_bool(set.variation_prob.clamp(0.0, 1.0)) {
                     let v = offered[rng.gen_range(0..offered.len())];

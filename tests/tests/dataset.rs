@@ -5,7 +5,7 @@ use std::path::Path;
 
 use xtask::audio::read_wav;
 use xtask::dataset::gus::{GusBank, FREEPATS_DIR};
-use xtask::dataset::render::{Augment, SF2_DIR};
+use xtask::dataset::render::{Augment, Engine, SF2_DIR};
 use xtask::dataset::{generate, DatasetOptions};
 
 fn opts(out: &Path, seed: u64) -> DatasetOptions {
@@ -22,6 +22,7 @@ fn opts(out: &Path, seed: u64) -> DatasetOptions {
         hydrogen_dir: None,
         variations: 0.35,
         gus_dir: Some(FREEPATS_DIR.into()),
+        synth: Engine::OxiSynth,
     }
 }
 

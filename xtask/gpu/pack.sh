@@ -32,11 +32,12 @@ if [ -d "$FREEPATS_DIR/Tone_000" ]; then
 else
   echo "note: freepats not installed ($FREEPATS_DIR): the GPU data will have no GUS patches"
 fi
-rm -rf gpu-carry && mkdir gpu-carry
+rm -f gpu-carry/pack.tar.xz && mkdir -p gpu-carry
 tar -C "$stage" -cJf gpu-carry/pack.tar.xz xtask sf2 drumkits freepats
 # FLUID=1: also FluidR3_GM as xz in two parts of at most 57 MiB (gpu-carry/fluid-1, fluid-2),
 # each carried by its own call (xtask/gpu/stash.sh) while the machine stays warm.
 if [ "${FLUID:-0}" = 1 ]; then
+  rm -rf gpu-carry/fluid-1 gpu-carry/fluid-2
   mkdir -p gpu-carry/fluid-1 gpu-carry/fluid-2
   xz -T2 -6 -c "$SF2_DIR/FluidR3_GM.sf2" > "$stage/fluid.xz"
   (cd "$stage" && sha256sum fluid.xz > fluid.xz.sha256 && split -b 57M -d fluid.xz fluid.xz.part)

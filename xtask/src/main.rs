@@ -115,10 +115,16 @@ enum Command {
         /// (GM bank 8, sf_GMbank's MT-32 bank 127) instead of its GM program; 0: GM only.
         #[arg(long, default_value_t = xtask::dataset::render::DEFAULT_VARIATION_PROB)]
         variations: f64,
-        /// Folder of GUS patches (freepats: Tone_000/NNN_Name.pat) added to the train/val
-        /// melodic timbres ("none": SoundFonts only).
-        #[arg(long, default_value = xtask::dataset::gus::FREEPATS_DIR)]
+        /// Folder of GUS patches (freepats: Tone_000/NNN_Name.pat, /usr/share/midi/freepats) to
+        /// add to the train/val melodic timbres; "none" (the default: measured, they did not
+        /// help on the held-out test timbres, see models/activity/experiments).
+        #[arg(long, default_value = "none")]
         freepats: String,
+        /// SoundFont synthesizer for the train/val splits: oxisynth (FluidSynth's engine, with
+        /// the fonts' modulators; the test split always uses it) or rustysynth (faster, no
+        /// modulators).
+        #[arg(long, default_value = "oxisynth")]
+        synth: String,
         /// Import a MUSDB18-HQ folder from this path instead of rendering.
         #[arg(long)]
         musdb: Option<PathBuf>,
@@ -225,6 +231,7 @@ fn main() -> Result<()> {
             hydrogen,
             variations,
             freepats,
+            synth,
             musdb,
         } => {
             if let Some(src) = musdb {
@@ -246,6 +253,7 @@ fn main() -> Result<()> {
                 hydrogen_dir: (hydrogen != "none").then(|| PathBuf::from(hydrogen)),
                 variations,
                 gus_dir: (freepats != "none").then(|| PathBuf::from(freepats)),
+                synth: xtask::dataset::render::Engine::parse(&synth)?,
             };
             xtask::dataset::generate(&opts).map(|_| ())
         }

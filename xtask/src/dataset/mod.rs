@@ -63,6 +63,8 @@ pub struct DatasetOptions {
     /// Folder of GUS patches (freepats) added to the train/val melodic timbres (`None`: fonts
     /// only).
     pub gus_dir: Option<PathBuf>,
+    /// Synthesizer for the train/val SoundFonts (the test split always uses oxisynth).
+    pub synth: render::Engine,
 }
 
 const SPLITS: [&str; 3] = ["train", "val", "test"];
@@ -93,7 +95,7 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
         let set = if *split == "test" {
             TimbreSet::test(&opts.sf2_dir)?
         } else {
-            let mut set = TimbreSet::training(&opts.sf2_dir)?;
+            let mut set = TimbreSet::training(&opts.sf2_dir)?.with_engine(&opts.sf2_dir, opts.synth)?;
             if let Some(dir) = &opts.hydrogen_dir {
                 set.add_hydrogen_kits(dir)?;
             }
@@ -107,6 +109,7 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
             split.to_string(),
             serde_json::json!({
                 "fonts": set.fonts.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
+                "synth": set.engine,
                 "kits": set.kits.iter().map(|k| k.name.clone()).collect::<Vec<_>>(),
                 "variations": set.variations.iter().map(|v| format!("{}:bank {} program {} ({})", set.fonts[v.0].0, v.1, v.2, v.3.name())).collect::<Vec<_>>(),
                 "gus": set.gus.as_ref().map(|g| serde_json::json!({"name": g.name, "programs": g.programs().collect::<Vec<_>>()})),

@@ -3,7 +3,7 @@
 //! the stems.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use biquad::{Biquad, Coefficients, DirectForm2Transposed, ToHertz, Type};
@@ -33,6 +33,66 @@ pub struct Kit {
     pub hydrogen: Option<Arc<HydrogenKit>>,
 }
 
+/// Which SoundFont synthesizer renders a timbre set's fonts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Engine {
+    /// rustysynth: fast, but ignores the fonts' modulators (SoundFont 2.01 §8.2); fonts that
+    /// shape their sound with them (MuseScore General's pianos open a 300 Hz low-pass by
+    /// velocity) come out muffled.
+    RustySynth,
+    /// oxisynth, a port of FluidSynth: applies the default and the fonts' own modulators, so
+    /// fonts made for FluidSynth/MuseScore sound as their authors voiced them.
+    OxiSynth,
+}
+
+impl Engine {
+    /// Parses `rustysynth` or `oxisynth`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "rustysynth" => Ok(Engine::RustySynth),
+            "oxisynth" => Ok(Engine::OxiSynth),
+            other => bail!("unknown synthesizer {other:?} (rustysynth, oxisynth)"),
+        }
+    }
+}
+
+/// A SoundFont for oxisynth. oxisynth's synthesizer owns the fonts it plays and a font cannot
+/// be cloned, so loaded copies are kept in a pool: a track takes one (loading it the first
+/// time a worker needs it), its synthesizer gives it back.
+pub struct OxiFont {
+    path: PathBuf,
+    pool: Mutex<Vec<oxisynth::SoundFont>>,
+}
+
+impl OxiFont {
+    /// Loads `path` once (so a broken file fails here, not in a worker) and pools the copy.
+    pub fn open(path: &Path) -> Result<Self> {
+        let first = Self::load(path)?;
+        Ok(OxiFont { path: path.to_path_buf(), pool: Mutex::new(vec![first]) })
+    }
+
+    fn load(path: &Path) -> Result<oxisynth::SoundFont> {
+        let mut f = std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        );
+        oxisynth::SoundFont::load(&mut f).map_err(|e| anyhow::anyhow!("{} is not a usable SoundFont: {e:?}", path.display()))
+    }
+
+    fn take(&self) -> Result<oxisynth::SoundFont> {
+        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
+        match pooled {
+            Some(f) => Ok(f),
+            None => Self::load(&self.path),
+        }
+    }
+
+    fn give(&self, f: oxisynth::SoundFont) {
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(f);
+        }
+    }
+}
+
 /// The timbres one split may use.
 pub struct TimbreSet {
     /// Split name this set belongs to.
@@ -51,6 +111,11 @@ pub struct TimbreSet {
     /// A bank of GUS patches (freepats) played by the sampler in [`super::gus`], one more
     /// melodic source beside the fonts for every class it has a program of.
     pub gus: Option<Arc<GusBank>>,
+    /// The synthesizer that renders [`Self::fonts`].
+    pub engine: Engine,
+    /// With [`Engine::OxiSynth`]: the fonts for oxisynth, same order as [`Self::fonts`] (which
+    /// still lists presets and kits).
+    pub oxi: Vec<Arc<OxiFont>>,
 }
 
 /// Default for [`TimbreSet::variation_prob`] (`cargo xtask dataset --variations`).
@@ -130,11 +195,14 @@ impl TimbreSet {
             variations,
             variation_prob: DEFAULT_VARIATION_PROB,
             gus: None,
+            engine: Engine::RustySynth,
+            oxi: Vec::new(),
         })
     }
 
     /// Test timbres, never used for training or tuning: MuseScore General (lossless) for melodic
-    /// instruments and the AVL Black Pearl and Red Zeppelin kits for drums.
+    /// instruments and the AVL Black Pearl and Red Zeppelin kits for drums, rendered by oxisynth
+    /// (MuseScore General is voiced for FluidSynth's modulators, see [`Engine`]).
     pub fn test(dir: &Path) -> Result<Self> {
         let fonts = vec![
             (
@@ -148,7 +216,7 @@ impl TimbreSet {
             Kit { font: 1, preset: None, name: "AVL Black Pearl".into(), hydrogen: None },
             Kit { font: 2, preset: None, name: "AVL Red Zeppelin".into(), hydrogen: None },
         ];
-        Ok(TimbreSet {
+        TimbreSet {
             name: "test",
             melodic: vec![0],
             fonts,
@@ -156,7 +224,10 @@ impl TimbreSet {
             variations: Vec::new(),
             variation_prob: 0.0,
             gus: None,
-        })
+            engine: Engine::RustySynth,
+            oxi: Vec::new(),
+        }
+        .with_engine(dir, Engine::OxiSynth)
     }
 
     /// Adds the Hydrogen kits under `dir` (see [`HydrogenKit::discover`]) to a training set.
@@ -175,6 +246,18 @@ impl TimbreSet {
             self.kits.push(Kit { font: 0, preset: None, name: format!("hydrogen:{}", k.name), hydrogen: Some(k) });
         }
         Ok(n)
+    }
+
+    /// Renders this set's fonts (read again from `dir`) with `engine`.
+    pub fn with_engine(mut self, dir: &Path, engine: Engine) -> Result<Self> {
+        self.oxi = match engine {
+            Engine::RustySynth => Vec::new(),
+            Engine::OxiSynth => {
+                self.fonts.iter().map(|(file, _)| OxiFont::open(&dir.join(file)).map(Arc::new)).collect::<Result<_>>()?
+            }
+        };
+        self.engine = engine;
+        Ok(self)
     }
 
     /// Adds the GUS patches under `dir` (freepats, see [`GusBank::open`]) as a melodic source
@@ -319,7 +402,7 @@ pub fn render(
                 } else {
                     format!("{}:bank {bank} program {program}", set.fonts[font_idx].0)
                 });
-                let mut a = render_track(&set.fonts[font_idx].1, tr, None, (bank, program), rate, frames, send)?;
+                let mut a = render_font_track(set, font_idx, tr, None, (bank, program), rate, frames, send)?;
                 normalize_track(&mut a, rate);
                 a
             }
@@ -407,7 +490,7 @@ pub fn render_kit(
             Ok((a, v.description))
         }
         None => {
-            let mut a = render_track(&set.fonts[kit.font].1, tr, Some(kit), (0, tr.program), rate, frames, send)?;
+            let mut a = render_font_track(set, kit.font, tr, Some(kit), (0, tr.program), rate, frames, send)?;
             normalize_track(&mut a, rate);
             Ok((a, kit.name.clone()))
         }
@@ -468,6 +551,95 @@ pub fn preset_peak(font: &Arc<SoundFont>, bank: u16, program: u8, keys: &[u8], r
     Ok(peak)
 }
 
+/// Renders one track with font `font` of `set`, by the set's engine.
+#[allow(clippy::too_many_arguments)]
+fn render_font_track(
+    set: &TimbreSet,
+    font: usize,
+    tr: &Track,
+    kit: Option<&Kit>,
+    preset: (u16, u8),
+    rate: u32,
+    frames: usize,
+    send: i32,
+) -> Result<[Vec<f32>; 2]> {
+    match set.engine {
+        Engine::RustySynth => render_track(&set.fonts[font].1, tr, kit, preset, rate, frames, send),
+        Engine::OxiSynth => render_track_oxi(&set.oxi[font], tr, kit, preset, rate, frames, send),
+    }
+}
+
+/// Note events of a track: `(frame, on, key, velocity)`, offs before ons at the same frame so
+/// repeated notes retrigger.
+fn note_events(tr: &Track, rate: u32, frames: usize) -> Vec<(usize, bool, u8, u8)> {
+    let mut events: Vec<(usize, bool, u8, u8)> = Vec::with_capacity(tr.notes.len() * 2);
+    for n in &tr.notes {
+        let on = (n.start * rate as f64).round() as usize;
+        let off = ((n.start + n.dur) * rate as f64).round() as usize;
+        if on < frames {
+            events.push((on, true, n.key, n.vel));
+            events.push((off.max(on + 1), false, n.key, 0));
+        }
+    }
+    events.sort_by_key(|e| (e.0, e.1));
+    events
+}
+
+/// [`render_track`] with oxisynth.
+fn render_track_oxi(
+    font: &OxiFont,
+    tr: &Track,
+    kit: Option<&Kit>,
+    preset: (u16, u8),
+    rate: u32,
+    frames: usize,
+    send: i32,
+) -> Result<[Vec<f32>; 2]> {
+    use oxisynth::{MidiEvent, Synth, SynthDescriptor};
+    let desc = SynthDescriptor { sample_rate: rate as f32, gain: 1.0, ..SynthDescriptor::default() };
+    let mut synth = Synth::new(desc).map_err(|e| anyhow::anyhow!("oxisynth: {e:?}"))?;
+    let id = synth.add_font(font.take()?, true);
+    let selected = match kit {
+        Some(Kit { preset: Some(p), .. }) => synth.select_program(9, id, 128, *p).map(|_| 9),
+        Some(Kit { preset: None, .. }) => synth.select_program(0, id, 0, 0).map(|_| 0),
+        None => synth.select_program(0, id, preset.0 as u32, preset.1).map(|_| 0),
+    };
+    let channel = match selected {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(f) = synth.remove_font(id, false) {
+                font.give(f);
+            }
+            bail!("{}: no preset bank {} program {} ({e:?})", font.path.display(), preset.0, preset.1);
+        }
+    };
+    let cc = |synth: &mut Synth, ctrl: u8, value: i32| {
+        let _ = synth.send_event(MidiEvent::ControlChange { channel, ctrl, value: value.clamp(0, 127) as u8 });
+    };
+    cc(&mut synth, 10, tr.pan as i32);
+    cc(&mut synth, 91, send);
+    cc(&mut synth, 93, send / 3);
+    let mut left = vec![0.0f32; frames];
+    let mut right = vec![0.0f32; frames];
+    let mut pos = 0usize;
+    for (frame, on, key, vel) in note_events(tr, rate, frames) {
+        let frame = frame.min(frames);
+        if frame > pos {
+            synth.write((&mut left[pos..frame], &mut right[pos..frame]));
+            pos = frame;
+        }
+        let ev = if on { MidiEvent::NoteOn { channel, key, vel } } else { MidiEvent::NoteOff { channel, key } };
+        let _ = synth.send_event(ev);
+    }
+    if pos < frames {
+        synth.write((&mut left[pos..], &mut right[pos..]));
+    }
+    if let Some(f) = synth.remove_font(id, false) {
+        font.give(f);
+    }
+    Ok([left, right])
+}
+
 /// Renders one track's notes with its own synthesizer (so stems stay separate).
 fn render_track(
     font: &Arc<SoundFont>,
@@ -498,21 +670,10 @@ fn render_track(
     synth.process_midi_message(channel, 0xB0, 10, tr.pan as i32); // pan
     synth.process_midi_message(channel, 0xB0, 91, send); // reverb send
     synth.process_midi_message(channel, 0xB0, 93, send / 3); // chorus send
-    let mut events: Vec<(usize, bool, u8, u8)> = Vec::with_capacity(tr.notes.len() * 2);
-    for n in &tr.notes {
-        let on = (n.start * rate as f64).round() as usize;
-        let off = ((n.start + n.dur) * rate as f64).round() as usize;
-        if on < frames {
-            events.push((on, true, n.key, n.vel));
-            events.push((off.max(on + 1), false, n.key, 0));
-        }
-    }
-    // Offs before ons at the same frame, so repeated notes retrigger.
-    events.sort_by_key(|e| (e.0, e.1));
     let mut left = vec![0.0f32; frames];
     let mut right = vec![0.0f32; frames];
     let mut pos = 0usize;
-    for (frame, on, key, vel) in events {
+    for (frame, on, key, vel) in note_events(tr, rate, frames) {
         let frame = frame.min(frames);
         if frame > pos {
             synth.render(&mut left[pos..frame], &mut right[pos..frame]);

@@ -20,18 +20,19 @@ from .data import Dataset
 TOLERANCE = 1e-4
 
 LIMITATIONS = (
-    "Trained only on synthesized music (General-MIDI SoundFonts, procedurally composed songs); "
-    "real recordings, real singing and production effects are not represented, and the 'voice' "
-    "class has only heard GM choir/voice patches. The biggest gap is piano: the three training "
-    "SoundFonts hold few acoustic pianos, and the held-out MuseScore grand differs from all of "
-    "them (piano AUROC is far higher on the validation split, which uses training timbres, than "
-    "on the test split); electric piano, brass and synth pad follow. The 2-D front end and the "
-    "log-mel augmentation (random EQ, mel shift, two-song mixing) narrowed the gap; 8x more "
-    "training examples, loudness-normalized tracks, GM/MT-32 variation presets and a mel-axis "
-    "warp did not (models/activity/experiments), so new timbre sources (other piano samples, "
-    "real recordings) are the next step. The test split is 60 songs "
-    "of 30 s, so per-class numbers for rare classes (acoustic and distorted guitar) rest on few "
-    "positives."
+    "Trained only on synthesized music (General-MIDI SoundFonts, procedurally composed "
+    "songs); real recordings, real singing and production effects are not represented, and "
+    "the 'voice' class has only heard GM choir/voice patches. The held-out test split is "
+    "rendered by oxisynth (FluidSynth's engine), because MuseScore General voices its pianos "
+    "with modulators that rustysynth ignores (they came out as a 300 Hz low-passed thump, "
+    "piano AUROC 0.72); this model's training data was rendered by rustysynth, so part of the "
+    "remaining gap is the change of synthesizer (bass, organ and distorted guitar score lower "
+    "on the oxisynth test split). The weakest classes are electric piano, voice, brass, organ "
+    "and piano. 8x more training examples, loudness-normalized tracks, GM/MT-32 variation "
+    "presets, a mel-axis warp, the freepats GUS patches and oxisynth-rendered training data "
+    "did not beat this model (models/activity/experiments); real recordings are the next "
+    "step. The test split is 60 songs of 30 s, so per-class numbers for rare classes "
+    "(acoustic and distorted guitar) rest on few positives."
 )
 
 

@@ -75,7 +75,8 @@ impl OxiFont {
         let mut f = std::io::BufReader::new(
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
         );
-        oxisynth::SoundFont::load(&mut f).map_err(|e| anyhow::anyhow!("{} is not a usable SoundFont: {e:?}", path.display()))
+        oxisynth::SoundFont::load(&mut f)
+            .map_err(|e| anyhow::anyhow!("{} is not a usable SoundFont: {e:?}", path.display()))
     }
 
     fn take(&self) -> Result<oxisynth::SoundFont> {
@@ -252,9 +253,11 @@ impl TimbreSet {
     pub fn with_engine(mut self, dir: &Path, engine: Engine) -> Result<Self> {
         self.oxi = match engine {
             Engine::RustySynth => Vec::new(),
-            Engine::OxiSynth => {
-                self.fonts.iter().map(|(file, _)| OxiFont::open(&dir.join(file)).map(Arc::new)).collect::<Result<_>>()?
-            }
+            Engine::OxiSynth => self
+                .fonts
+                .iter()
+                .map(|(file, _)| OxiFont::open(&dir.join(file)).map(Arc::new))
+                .collect::<Result<_>>()?,
         };
         self.engine = engine;
         Ok(self)

@@ -175,6 +175,9 @@ fn discovery_excludes_the_test_kit_and_non_drum_sets_and_reports_bad_xml() {
         kits: vec![],
         variations: vec![],
         variation_prob: 0.0,
+        gus: None,
+        engine: xtask::dataset::render::Engine::OxiSynth,
+        oxi: vec![],
     };
     assert!(test_set.add_hydrogen_kits(&root).is_err());
 }

@@ -257,7 +257,9 @@ impl GusPatch {
         let (mut pos, mut dir) = (0.0f64, 1.0f64);
         let (mut stage, mut level) = (0usize, 0.0f64);
         let per_frame = 1.0 / rate as f64;
-        for t in start..end {
+        let [left, right] = out;
+        let outs = left[start..end].iter_mut().zip(right[start..end].iter_mut());
+        for (t, (l, r)) in (start..end).zip(outs) {
             let released = t >= off;
             if envelope {
                 if released && stage < 3 {
@@ -289,8 +291,8 @@ impl GusPatch {
             }
             let frac = (pos - k as f64) as f32;
             let x = s.data[k] + frac * (s.data[k + 1] - s.data[k]);
-            out[0][t] += x * amp * gl;
-            out[1][t] += x * amp * gr;
+            *l += x * amp * gl;
+            *r += x * amp * gr;
             pos += step * dir;
             if looping {
                 if dir > 0.0 && pos >= s.loop_end {

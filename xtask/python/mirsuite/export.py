@@ -220,7 +220,9 @@ def write_readme(out, card):
     lines += [
         "",
         "Test numbers come from `cargo xtask eval activity` (tract inference exactly as in the plugin,",
-        "metrics by scikit-learn); validation numbers from the export step (PyTorch).",
+        "metrics by scikit-learn); validation numbers from the export step (PyTorch). The test split",
+        "(MuseScore General + AVL kits) is rendered by oxisynth, which applies the SoundFont",
+        "modulators MuseScore General's voicing relies on.",
         "",
         "## Data",
         "",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packs what the GPU machine needs to render training data itself into gpu-carry/pack.tar.xz
 # (ignored): the stripped release xtask binary (28 MB), the small training SoundFonts, the
-# small Hydrogen kits and freepats' melodic GUS patches, xz-compressed (92 MB → 55 MB). The device tool carries at most 64 MiB,
-# checkout included, so this stops above LIMIT_MB.
+# small Hydrogen kits and freepats' melodic GUS patches, xz-compressed (92 MB → 55 MB). The
+# device tool carries at most 64 MiB, checkout included, so this stops above LIMIT_MB.
 #
 #   bash xtask/gpu/pack.sh            # then carry "gpu-carry" and run xtask/gpu/activity.sh there
 set -euo pipefail

@@ -11,8 +11,8 @@
 //!                               drum onsets (time, class, key, velocity)
 //! ```
 //! Splits are by song (different seeds) and by timbre set: train and val use the training
-//! SoundFonts, Hydrogen kits and freepats GUS patches, test only MuseScore General and the AVL kits. The same arguments give
-//! bit-identical files.
+//! SoundFonts, Hydrogen kits and (with `--freepats`) freepats GUS patches, test only MuseScore
+//! General and the AVL kits. The same arguments give bit-identical files.
 
 pub mod classes;
 pub mod compose;
@@ -86,24 +86,21 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
     let mut split_ids: Vec<Vec<String>> = Vec::new();
     let mut timbres_used = serde_json::Map::new();
     let mut rendered_seconds = 0.0;
+    let (mut training_set, mut test_set) = (None, None);
     for (si, split) in SPLITS.iter().enumerate() {
         let n = opts.songs[si];
         if n == 0 {
             split_ids.push(Vec::new());
             continue;
         }
-        let set = if *split == "test" {
-            TimbreSet::test(&opts.sf2_dir)?
+        // Train and val share one training set (fonts, kits and patches are loaded once).
+        let set: &TimbreSet = if *split == "test" {
+            test_set.insert(TimbreSet::test(&opts.sf2_dir)?)
         } else {
-            let mut set = TimbreSet::training(&opts.sf2_dir)?.with_engine(&opts.sf2_dir, opts.synth)?;
-            if let Some(dir) = &opts.hydrogen_dir {
-                set.add_hydrogen_kits(dir)?;
+            match training_set {
+                Some(ref set) => set,
+                None => training_set.insert(training_timbres(opts)?),
             }
-            if let Some(dir) = &opts.gus_dir {
-                set.add_gus_bank(dir)?;
-            }
-            set.variation_prob = opts.variations;
-            set
         };
         timbres_used.insert(
             split.to_string(),
@@ -131,7 +128,7 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
                     if i >= n {
                         break;
                     }
-                    if let Err(e) = write_song(opts, &set, si, i, &aug) {
+                    if let Err(e) = write_song(opts, set, si, i, &aug) {
                         if let Ok(mut errs) = errors.lock() {
                             errs.push(format!("{split} song {i}: {e:#}"));
                         }
@@ -177,6 +174,19 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
         hours_per_core_minute
     );
     Ok(rendered_seconds)
+}
+
+/// The train/val timbres `opts` asks for.
+fn training_timbres(opts: &DatasetOptions) -> Result<TimbreSet> {
+    let mut set = TimbreSet::training(&opts.sf2_dir)?.with_engine(&opts.sf2_dir, opts.synth)?;
+    if let Some(dir) = &opts.hydrogen_dir {
+        set.add_hydrogen_kits(dir)?;
+    }
+    if let Some(dir) = &opts.gus_dir {
+        set.add_gus_bank(dir)?;
+    }
+    set.variation_prob = opts.variations;
+    Ok(set)
 }
 
 fn write_song(opts: &DatasetOptions, set: &TimbreSet, split: usize, i: usize, aug: &Augment) -> Result<()> {

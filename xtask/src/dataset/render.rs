@@ -234,11 +234,7 @@ impl TimbreSet {
     /// Adds the Hydrogen kits under `dir` (see [`HydrogenKit::discover`]) to a training set.
     /// Returns how many were added; a missing folder adds none (with a note).
     pub fn add_hydrogen_kits(&mut self, dir: &Path) -> Result<usize> {
-        if self.name == "test" {
-            bail!("Hydrogen kits are training timbres; the test split uses only the AVL kits");
-        }
-        if !dir.is_dir() {
-            eprintln!("note: no Hydrogen kits ({} missing: install hydrogen-drumkits hydrogen-data)", dir.display());
+        if !self.accepts_training_dir(dir, "Hydrogen kits", "only the AVL kits", "hydrogen-drumkits hydrogen-data")? {
             return Ok(0);
         }
         let found = HydrogenKit::discover(dir)?;
@@ -247,6 +243,20 @@ impl TimbreSet {
             self.kits.push(Kit { font: 0, preset: None, name: format!("hydrogen:{}", k.name), hydrogen: Some(k) });
         }
         Ok(n)
+    }
+
+    /// Whether a training-timbre folder of `what` can be added: an error for the test set
+    /// (which uses `test_uses`), `false` with a note naming the Debian `packages` when `dir` is
+    /// missing.
+    fn accepts_training_dir(&self, dir: &Path, what: &str, test_uses: &str, packages: &str) -> Result<bool> {
+        if self.name == "test" {
+            bail!("{what} are training timbres; the test split uses {test_uses}");
+        }
+        if !dir.is_dir() {
+            eprintln!("note: no {what} ({} missing: install {packages})", dir.display());
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Renders this set's fonts (read again from `dir`) with `engine`.
@@ -267,11 +277,7 @@ impl TimbreSet {
     /// of a training set. Returns how many patches it has; a missing folder adds none (with a
     /// note).
     pub fn add_gus_bank(&mut self, dir: &Path) -> Result<usize> {
-        if self.name == "test" {
-            bail!("GUS patches are training timbres; the test split uses only MuseScore General");
-        }
-        if !dir.is_dir() {
-            eprintln!("note: no GUS patches ({} missing: install freepats)", dir.display());
+        if !self.accepts_training_dir(dir, "GUS patches", "only MuseScore General", "freepats")? {
             return Ok(0);
         }
         let bank = GusBank::open(dir)?;
@@ -572,9 +578,47 @@ fn render_font_track(
     }
 }
 
-/// Note events of a track: `(frame, on, key, velocity)`, offs before ons at the same frame so
-/// repeated notes retrigger.
-fn note_events(tr: &Track, rate: u32, frames: usize) -> Vec<(usize, bool, u8, u8)> {
+/// A synthesizer a track's notes are played on: both engines, driven by [`play`].
+trait TrackSynth {
+    /// Renders the next `left.len()` frames.
+    fn render(&mut self, left: &mut [f32], right: &mut [f32]);
+    /// A note-on (`on`) or note-off at the current frame.
+    fn note(&mut self, on: bool, key: u8, vel: u8);
+}
+
+impl TrackSynth for (Synthesizer, i32) {
+    fn render(&mut self, left: &mut [f32], right: &mut [f32]) {
+        self.0.render(left, right);
+    }
+
+    fn note(&mut self, on: bool, key: u8, vel: u8) {
+        if on {
+            self.0.note_on(self.1, key as i32, vel as i32);
+        } else {
+            self.0.note_off(self.1, key as i32);
+        }
+    }
+}
+
+impl TrackSynth for (oxisynth::Synth, u8) {
+    fn render(&mut self, left: &mut [f32], right: &mut [f32]) {
+        self.0.write((left, right));
+    }
+
+    fn note(&mut self, on: bool, key: u8, vel: u8) {
+        let channel = self.1;
+        let ev = if on {
+            oxisynth::MidiEvent::NoteOn { channel, key, vel }
+        } else {
+            oxisynth::MidiEvent::NoteOff { channel, key }
+        };
+        let _ = self.0.send_event(ev);
+    }
+}
+
+/// Plays a track's notes on `synth`, `frames` long at `rate`. Offs sort before ons at the same
+/// frame, so repeated notes retrigger.
+fn play(synth: &mut impl TrackSynth, tr: &Track, rate: u32, frames: usize) -> [Vec<f32>; 2] {
     let mut events: Vec<(usize, bool, u8, u8)> = Vec::with_capacity(tr.notes.len() * 2);
     for n in &tr.notes {
         let on = (n.start * rate as f64).round() as usize;
@@ -585,7 +629,21 @@ fn note_events(tr: &Track, rate: u32, frames: usize) -> Vec<(usize, bool, u8, u8
         }
     }
     events.sort_by_key(|e| (e.0, e.1));
-    events
+    let mut left = vec![0.0f32; frames];
+    let mut right = vec![0.0f32; frames];
+    let mut pos = 0usize;
+    for (frame, on, key, vel) in events {
+        let frame = frame.min(frames);
+        if frame > pos {
+            synth.render(&mut left[pos..frame], &mut right[pos..frame]);
+            pos = frame;
+        }
+        synth.note(on, key, vel);
+    }
+    if pos < frames {
+        synth.render(&mut left[pos..], &mut right[pos..]);
+    }
+    [left, right]
 }
 
 /// [`render_track`] with oxisynth.
@@ -622,25 +680,12 @@ fn render_track_oxi(
     cc(&mut synth, 10, tr.pan as i32);
     cc(&mut synth, 91, send);
     cc(&mut synth, 93, send / 3);
-    let mut left = vec![0.0f32; frames];
-    let mut right = vec![0.0f32; frames];
-    let mut pos = 0usize;
-    for (frame, on, key, vel) in note_events(tr, rate, frames) {
-        let frame = frame.min(frames);
-        if frame > pos {
-            synth.write((&mut left[pos..frame], &mut right[pos..frame]));
-            pos = frame;
-        }
-        let ev = if on { MidiEvent::NoteOn { channel, key, vel } } else { MidiEvent::NoteOff { channel, key } };
-        let _ = synth.send_event(ev);
-    }
-    if pos < frames {
-        synth.write((&mut left[pos..], &mut right[pos..]));
-    }
-    if let Some(f) = synth.remove_font(id, false) {
+    let mut voice = (synth, channel);
+    let audio = play(&mut voice, tr, rate, frames);
+    if let Some(f) = voice.0.remove_font(id, false) {
         font.give(f);
     }
-    Ok([left, right])
+    Ok(audio)
 }
 
 /// Renders one track's notes with its own synthesizer (so stems stay separate).
@@ -673,25 +718,7 @@ fn render_track(
     synth.process_midi_message(channel, 0xB0, 10, tr.pan as i32); // pan
     synth.process_midi_message(channel, 0xB0, 91, send); // reverb send
     synth.process_midi_message(channel, 0xB0, 93, send / 3); // chorus send
-    let mut left = vec![0.0f32; frames];
-    let mut right = vec![0.0f32; frames];
-    let mut pos = 0usize;
-    for (frame, on, key, vel) in note_events(tr, rate, frames) {
-        let frame = frame.min(frames);
-        if frame > pos {
-            synth.render(&mut left[pos..frame], &mut right[pos..frame]);
-            pos = frame;
-        }
-        if on {
-            synth.note_on(channel, key as i32, vel as i32);
-        } else {
-            synth.note_off(channel, key as i32);
-        }
-    }
-    if pos < frames {
-        synth.render(&mut left[pos..], &mut right[pos..]);
-    }
-    Ok([left, right])
+    Ok(play(&mut (synth, channel), tr, rate, frames))
 }
 
 /// A feed-forward RMS compressor's gain curve computed on the mix (writes `gain`).

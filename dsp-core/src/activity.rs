@@ -2,7 +2,8 @@
 //! gating that turns probabilities into stable on/off decisions (threshold + median filter),
 //! shared by the Activity Meter and the separator's instrument-aware gating.
 
-use crate::error::ModelError;
+use crate::card::ModelCard;
+use crate::error::{CardError, ModelError};
 use crate::features::{LogMel, MelConfig};
 use crate::model::Model;
 use crate::runner::Task;
@@ -146,6 +147,112 @@ impl Task for ActivityTask {
     }
 }
 
+/// One response setting of an activity model: a causal averaging time and the per-class
+/// thresholds tuned on validation data for probabilities averaged that way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// Time constant of the exponential average, in seconds (0: the raw predictions).
+    pub seconds: f32,
+    /// Per-class thresholds for the averaged probabilities.
+    pub thresholds: Vec<f32>,
+}
+
+/// The response settings a card offers, and the index of its default.
+///
+/// Card fields: `responses` (`[{"seconds": s, "thresholds": [..]}, ..]`, written by `cargo xtask
+/// eval activity --split val --tune`) and `averaging_seconds` (the default, which the card's
+/// metrics were measured with). A card without `responses` offers one setting: its
+/// `averaging_seconds` (0 when absent) with its top-level `thresholds`.
+pub fn responses(card: &ModelCard) -> Result<(Vec<Response>, usize), CardError> {
+    let n = card.classes.len();
+    let bad = |found: String| {
+        CardError::Invalid(format!(
+            "activity responses must be [{{\"seconds\": s >= 0, \"thresholds\": [{n} values in [0, 1]]}}, ..] \
+             with one entry at averaging_seconds; found {found}"
+        ))
+    };
+    let default = card.extra.get("averaging_seconds").and_then(|v| v.as_f64()).unwrap_or(0.0) as f32;
+    if !default.is_finite() || default < 0.0 {
+        return Err(bad(format!("averaging_seconds {default}")));
+    }
+    let Some(list) = card.extra.get("responses") else {
+        return Ok((vec![Response { seconds: default, thresholds: card.thresholds.clone() }], 0));
+    };
+    let parsed: Vec<Response> = list
+        .as_array()
+        .ok_or_else(|| bad(list.to_string()))?
+        .iter()
+        .map(|r| {
+            let seconds = r.get("seconds").and_then(|v| v.as_f64()).map(|v| v as f32);
+            let thresholds: Option<Vec<f32>> = r
+                .get("thresholds")
+                .and_then(|v| v.as_array())
+                .and_then(|a| a.iter().map(|t| t.as_f64().map(|t| t as f32)).collect());
+            match (seconds, thresholds) {
+                (Some(s), Some(t))
+                    if s.is_finite()
+                        && s >= 0.0
+                        && t.len() == card.classes.len()
+                        && t.iter().all(|x| (0.0..=1.0).contains(x)) =>
+                {
+                    Ok(Response { seconds: s, thresholds: t })
+                }
+                _ => Err(bad(r.to_string())),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let Some(index) = parsed.iter().position(|r| (r.seconds - default).abs() < 1e-6) else {
+        return Err(bad(format!("no response with the default averaging_seconds {default}")));
+    };
+    Ok((parsed, index))
+}
+
+/// Causal exponential average of class probabilities with time constant `seconds`, normalized
+/// by the weight seen so far (so the first predictions after a reset are not pulled towards 0).
+/// Sustained instruments are recognized more reliably from several seconds of evidence, at the
+/// cost of a later switch-off. Allocation-free after construction.
+#[derive(Debug, Clone)]
+pub struct ProbAverage {
+    rate: f32,
+    alpha: f32,
+    weight: f32,
+    acc: Vec<f32>,
+    out: Vec<f32>,
+}
+
+impl ProbAverage {
+    /// An average over `classes` probabilities arriving `rate` times per second.
+    pub fn new(classes: usize, seconds: f32, rate: f32) -> Self {
+        let mut a = ProbAverage { rate, alpha: 0.0, weight: 0.0, acc: vec![0.0; classes], out: vec![0.0; classes] };
+        a.set_seconds(seconds);
+        a
+    }
+
+    /// Changes the time constant (0 passes predictions through); keeps the running state.
+    pub fn set_seconds(&mut self, seconds: f32) {
+        let steps = seconds * self.rate;
+        self.alpha = if steps.is_finite() && steps > 0.0 { (-1.0 / steps).exp() } else { 0.0 };
+    }
+
+    /// Feeds one prediction; returns the averaged probabilities.
+    pub fn push(&mut self, probs: &[f32]) -> &[f32] {
+        let a = self.alpha;
+        self.weight = a * self.weight + (1.0 - a);
+        for ((acc, out), p) in self.acc.iter_mut().zip(&mut self.out).zip(probs) {
+            *acc = a * *acc + (1.0 - a) * p;
+            *out = *acc / self.weight;
+        }
+        &self.out
+    }
+
+    /// Forgets the history.
+    pub fn reset(&mut self) {
+        self.weight = 0.0;
+        self.acc.fill(0.0);
+        self.out.fill(0.0);
+    }
+}
+
 /// Turns a stream of per-class probabilities into stable on/off decisions: per-class thresholds,
 /// then a running median over the last `len` decisions (odd `len`; 1 disables smoothing).
 /// Allocation-free after construction; lives on whichever thread consumes the results.
@@ -184,6 +291,14 @@ impl ActivityGate {
     /// The per-class thresholds (from the model card).
     pub fn thresholds(&self) -> &[f32] {
         &self.thresholds
+    }
+
+    /// Replaces the thresholds (e.g. another [`Response`]); extra or missing entries are
+    /// ignored, so this never allocates.
+    pub fn set_thresholds(&mut self, thresholds: &[f32]) {
+        for (t, n) in self.thresholds.iter_mut().zip(thresholds) {
+            *t = *n;
+        }
     }
 
     /// Feeds one prediction; returns the smoothed decisions. `offset` (sensitivity, in
@@ -234,5 +349,55 @@ mod tests {
         g.set_len(1);
         assert_eq!(g.push(&[0.9], 0.0), &[true]);
         assert_eq!(g.push(&[0.9], 0.5), &[false]);
+    }
+
+    #[test]
+    fn average_is_causal_normalized_and_resettable() {
+        let rate = 20.0;
+        let mut a = ProbAverage::new(2, 1.0, rate);
+        // Normalized: a constant input comes out unchanged from the first prediction on.
+        assert_eq!(a.push(&[0.3, 0.8]), &[0.3, 0.8]);
+        for _ in 0..5 {
+            let o = a.push(&[0.3, 0.8]).to_vec();
+            assert!((o[0] - 0.3).abs() < 1e-6 && (o[1] - 0.8).abs() < 1e-6, "{o:?}");
+        }
+        // A step from 0 to 1 after a long silence reaches 1 − 1/e after one time constant.
+        a.reset();
+        for _ in 0..400 {
+            a.push(&[0.0, 0.0]);
+        }
+        let mut o = 0.0;
+        for _ in 0..rate as usize {
+            o = a.push(&[1.0, 0.0])[0];
+        }
+        assert!((o - (1.0 - (-1.0f32).exp())).abs() < 0.02, "{o}");
+        // 0 s passes predictions through.
+        a.set_seconds(0.0);
+        assert_eq!(a.push(&[0.1, 0.9]), &[0.1, 0.9]);
+    }
+
+    #[test]
+    fn responses_come_from_the_card_and_bad_ones_are_named() {
+        let base = r#"{"name": "a", "version": "1", "sample_rate": 22050, "frame_size": 1024, "hop_size": 512,
+            "inputs": [{"name": "x", "shape": [1, 4, 3]}], "outputs": [{"name": "y", "shape": [1, 2]}],
+            "classes": ["a", "b"], "thresholds": [0.5, 0.4]"#;
+        let card = |rest: &str| ModelCard::from_json(&format!("{base}{rest}}}")).unwrap();
+        // No table: one response, the raw predictions with the top-level thresholds.
+        let (r, d) = responses(&card("")).unwrap();
+        assert_eq!((r, d), (vec![Response { seconds: 0.0, thresholds: vec![0.5, 0.4] }], 0));
+        let table = r#", "averaging_seconds": 1.0, "responses": [
+            {"seconds": 0.0, "thresholds": [0.5, 0.4]}, {"seconds": 1.0, "thresholds": [0.3, 0.2]}]"#;
+        let (r, d) = responses(&card(table)).unwrap();
+        assert_eq!((r.len(), d, r[d].thresholds.clone()), (2, 1, vec![0.3, 0.2]));
+        for bad in [
+            r#", "responses": [{"seconds": 0.0, "thresholds": [0.5]}]"#,
+            r#", "responses": [{"seconds": -1.0, "thresholds": [0.5, 0.4]}]"#,
+            r#", "responses": [{"seconds": 0.0, "thresholds": [0.5, 1.4]}]"#,
+            r#", "responses": {"seconds": 0.0}"#,
+            r#", "averaging_seconds": 2.0, "responses": [{"seconds": 0.0, "thresholds": [0.5, 0.4]}]"#,
+        ] {
+            let e = responses(&card(bad)).unwrap_err().to_string();
+            assert!(e.contains("responses"), "{bad}: {e}");
+        }
     }
 }

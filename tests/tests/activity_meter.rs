@@ -77,6 +77,25 @@ fn passes_audio_through_bit_exactly_and_sends_ccs_that_follow_the_drums() {
 }
 
 #[test]
+fn slower_response_flickers_less() {
+    // The same song through the Fast (no averaging) and Slow (2 s average) responses, median
+    // filter off: averaging must cut the number of gate changes, which is what it is for.
+    let (input, _) = song(24, 30.0, 44_100);
+    let mut changes = Vec::new();
+    for response in ["Fast", "Slow"] {
+        let mut host = meter();
+        host.set_param("response", response).unwrap();
+        host.set_param("smoothing", "1").unwrap();
+        let r = host.render(&input, &RenderOptions { mode: Mode::Offline, ..Default::default() }).unwrap();
+        assert_eq!(r.outputs[0].1.channels, input.channels);
+        changes.push(r.midi.len());
+    }
+    eprintln!("gate CCs: Fast {}, Slow {}", changes[0], changes[1]);
+    assert!(changes[1] > 0, "the Slow response still reports activity");
+    assert!(2 * changes[1] < changes[0], "Fast sent {} gate CCs, Slow {}", changes[0], changes[1]);
+}
+
+#[test]
 fn realtime_render_passes_audio_through_and_keeps_up() {
     let (input, _) = song(22, 4.0, 48_000);
     let mut host = meter();
@@ -92,10 +111,11 @@ fn state_round_trips_and_garbage_is_refused() {
     a.set_param("smoothing", "9").unwrap();
     a.set_param("cc-mode", "Probability").unwrap();
     a.set_param("midi-channel", "10").unwrap();
+    a.set_param("response", "Slow").unwrap();
     let state = a.save_state().unwrap();
     let mut b = meter();
     b.load_state(&state).unwrap();
-    for id in ["sensitivity", "smoothing", "cc-mode", "midi-channel", "base-cc", "midi-out"] {
+    for id in ["sensitivity", "smoothing", "cc-mode", "midi-channel", "base-cc", "midi-out", "response"] {
         assert_eq!(a.param_value(id).unwrap(), b.param_value(id).unwrap(), "{id}");
     }
     assert!(b.load_state(b"\x00\x01garbage").is_err());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use dsp_core::activity::ActivityTask;
+use dsp_core::activity::{responses, ActivityGate, ActivityTask, ProbAverage, Response};
 use dsp_core::{Model, ModelCard, Task};
 
 use crate::audio::read_wav;
@@ -29,6 +29,72 @@ pub struct EvalOptions {
     pub update_card: bool,
     /// Evaluate at most this many songs (0: all).
     pub max_songs: usize,
+    /// Tune every response's thresholds on this split and make this averaging time (s) the
+    /// card's default, instead of measuring.
+    pub tune: Option<f32>,
+}
+
+/// Averaging times the response table covers when thresholds are tuned (`--tune`); the Activity
+/// Meter's Response parameter offers the same four.
+pub const TUNE_AVERAGING: [f32; 4] = [0.0, 0.5, 1.0, 2.0];
+
+/// Onset and release delays of the gated display against the labels, for one response.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Lags {
+    /// Seconds from each label onset to the gate switching on.
+    pub onset_s: Vec<f32>,
+    /// Seconds from each label release to the gate switching off.
+    pub release_s: Vec<f32>,
+    /// Onsets the gate did not follow within [`LAG_LIMIT_S`].
+    pub missed_onsets: usize,
+    /// Releases the gate did not follow within [`LAG_LIMIT_S`].
+    pub missed_releases: usize,
+}
+
+/// Longest delay counted as following a label change.
+pub const LAG_LIMIT_S: f32 = 5.0;
+
+impl Lags {
+    /// Adds the delays of one class in one song. `times[i]`: end of prediction `i`'s audio in
+    /// seconds; `gate[i]`: its gated state; `labels` at `label_rate` per second. Only changes with
+    /// at least 1 s of steady label on both sides count (a clean entry or exit of an instrument).
+    pub fn add(&mut self, times: &[f32], gate: &[bool], labels: &[u8], label_rate: usize) {
+        let lr = label_rate;
+        for k in 1..labels.len() {
+            let (was, now) = (labels[k - 1] != 0, labels[k] != 0);
+            if was == now || k < lr || k + lr > labels.len() {
+                continue;
+            }
+            let steady_before = labels[k - lr..k].iter().all(|&v| (v != 0) == was);
+            let steady_after = labels[k..k + lr].iter().all(|&v| (v != 0) == now);
+            if !(steady_before && steady_after) {
+                continue;
+            }
+            let t0 = k as f32 / lr as f32;
+            let hit = times.iter().zip(gate).find(|(t, g)| **t >= t0 && **g == now).map(|(t, _)| t - t0);
+            match (hit, now) {
+                (Some(d), true) if d <= LAG_LIMIT_S => self.onset_s.push(d),
+                (Some(d), false) if d <= LAG_LIMIT_S => self.release_s.push(d),
+                (_, true) => self.missed_onsets += 1,
+                (_, false) => self.missed_releases += 1,
+            }
+        }
+    }
+}
+
+/// Gated states of a stream of raw predictions through one response (average + thresholds +
+/// the plugin's default 5-step median), exactly as the Activity Meter computes them.
+pub fn gate_stream(raw: &[Vec<f32>], response: &Response, rate: f32, median: usize) -> (Vec<Vec<f32>>, Vec<Vec<bool>>) {
+    let classes = response.thresholds.len();
+    let mut avg = ProbAverage::new(classes, response.seconds, rate);
+    let mut gate = ActivityGate::new(&response.thresholds, median, median.max(1));
+    raw.iter()
+        .map(|p| {
+            let a = avg.push(p).to_vec();
+            let g = gate.push(&a, 0.0).to_vec();
+            (a, g)
+        })
+        .unzip()
 }
 
 /// Python interpreter with `xtask/python` on the path.
@@ -114,7 +180,15 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
     println!("tract reproduces the export's golden outputs (max abs diff {diff:.1e})");
     let card = ModelCard::from_path(opts.model_dir.join("card.json"))?;
     let classes = card.classes.clone();
-    let thresholds = card.thresholds.clone();
+    let (card_responses, default) = responses(&card)?;
+    let resp: Vec<Response> = match opts.tune {
+        // Tuning starts from the raw thresholds; only the averaging matters for the
+        // probabilities, the thresholds are what gets tuned.
+        Some(_) => {
+            TUNE_AVERAGING.iter().map(|&s| Response { seconds: s, thresholds: vec![0.5; classes.len()] }).collect()
+        }
+        None => card_responses,
+    };
     let model = Model::from_path(opts.model_dir.join("model.onnx"), card)?;
     let info: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(opts.data.join("dataset.json"))
@@ -134,7 +208,11 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
     }
     let mut task = ActivityTask::new(model, 2)?;
     let (rate, hop) = (task.sample_rate(), task.hop());
-    let (mut probs, mut labels, mut track) = (Vec::new(), Vec::new(), Vec::new());
+    let pps = task.predictions_per_second();
+    // Per response: 1 s segment probabilities and display lags.
+    let mut probs: Vec<Vec<Vec<f32>>> = vec![Vec::new(); resp.len()];
+    let mut lags: Vec<Lags> = resp.iter().map(|_| Lags::default()).collect();
+    let (mut labels, mut track) = (Vec::new(), Vec::new());
     let started = std::time::Instant::now();
     let mut audio_seconds = 0.0;
     for (i, song) in songs.iter().enumerate() {
@@ -152,16 +230,29 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
         audio_seconds += frames as f64 / rate as f64;
         let preds = activity_predictions(&mut task, &audio.channels)?;
         let lab = read_labels(&dir.join("activity.npy"), classes.len())?;
+        let hops: Vec<usize> = preds.iter().map(|(h, _)| *h).collect();
+        let raw: Vec<Vec<f32>> = preds.into_iter().map(|(_, p)| p).collect();
+        let times: Vec<f32> = hops.iter().map(|h| ((h + 1) * hop) as f32 / rate as f32).collect();
+        let streams: Vec<_> = resp.iter().map(|r| gate_stream(&raw, r, pps, 5)).collect();
+        for (lag, (_, gates)) in lags.iter_mut().zip(&streams) {
+            for c in 0..classes.len() {
+                let g: Vec<bool> = gates.iter().map(|s| s[c]).collect();
+                let l: Vec<u8> = lab.iter().map(|r| r[c]).collect();
+                lag.add(&times, &g, &l, label_rate);
+            }
+        }
         for k in 0..frames / rate as usize {
             // The prediction shown at the end of second k covers that second.
             let t_end = (((k + 1) * rate as usize) as f64 / hop as f64).round() as usize - 1;
-            let Some((_, p)) = preds.iter().rev().find(|(h, _)| *h <= t_end) else { continue };
+            let Some(j) = hops.iter().rposition(|h| *h <= t_end) else { continue };
             let (a, b) = (k * label_rate, ((k + 1) * label_rate).min(lab.len()));
             if a >= b {
                 continue;
             }
             let seg: Vec<u8> = (0..classes.len()).map(|c| lab[a..b].iter().map(|r| r[c]).max().unwrap_or(0)).collect();
-            probs.push(p.clone());
+            for (p, (avg, _)) in probs.iter_mut().zip(&streams) {
+                p.push(avg[j].clone());
+            }
             labels.push(seg);
             track.push(i);
         }
@@ -172,10 +263,22 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
         audio_seconds / 60.0,
         opts.split,
         elapsed,
-        probs.len()
+        labels.len()
     );
     let tmp = std::env::temp_dir().join(format!("mirsuite-eval-{}.json", std::process::id()));
-    let preds = serde_json::json!({"probs": probs, "labels": labels, "track": track, "classes": classes, "thresholds": thresholds});
+    let list: Vec<serde_json::Value> = resp
+        .iter()
+        .zip(&probs)
+        .zip(&lags)
+        .map(|((r, p), l)| serde_json::json!({"seconds": r.seconds, "thresholds": r.thresholds, "probs": p, "lags": l}))
+        .collect();
+    let d = if opts.tune.is_some() { 0 } else { default };
+    let preds = serde_json::json!({
+        "probs": probs[d], "labels": labels, "track": track, "classes": classes,
+        "thresholds": resp[d].thresholds, "averaging_seconds": resp[d].seconds, "responses": list,
+        "data": opts.data.strip_prefix(root).unwrap_or(&opts.data).display().to_string(),
+        "data_command": info["command"],
+    });
     std::fs::write(&tmp, serde_json::to_string(&preds)?)?;
     if let Some(parent) = opts.json.parent() {
         std::fs::create_dir_all(parent)?;
@@ -187,11 +290,53 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
         .arg(&opts.json)
         .arg("--plot")
         .arg(&opts.plot);
-    if opts.update_card {
+    if let Some(avg) = opts.tune {
+        cmd.arg("--tune").arg(avg.to_string()).arg("--update-card").arg(&opts.model_dir);
+    } else if opts.update_card {
         cmd.arg("--update-card").arg(&opts.model_dir);
     }
     run(cmd, "mirsuite.metrics")?;
     let _ = std::fs::remove_file(&tmp);
     println!("metrics: {}\nplot: {}", opts.json.display(), opts.plot.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lags_count_clean_changes_and_misses() {
+        // Labels at 10 per second: off 2 s, on 3 s, off 2 s.
+        let labels: Vec<u8> = [vec![0u8; 20], vec![1; 30], vec![0; 20]].concat();
+        // Predictions every 0.1 s ending at 0.1, 0.2, …; the gate follows 0.3 s late.
+        let times: Vec<f32> = (1..=70).map(|i| i as f32 / 10.0).collect();
+        let gate: Vec<bool> = times.iter().map(|t| (2.3..5.3).contains(t)).collect();
+        let mut l = Lags::default();
+        l.add(&times, &gate, &labels, 10);
+        assert_eq!((l.onset_s.len(), l.release_s.len(), l.missed_onsets, l.missed_releases), (1, 1, 0, 0));
+        assert!((l.onset_s[0] - 0.3).abs() < 1e-4 && (l.release_s[0] - 0.3).abs() < 1e-4, "{l:?}");
+        // A gate that never switches off misses the release; a blip shorter than 1 s is not counted.
+        let mut l = Lags::default();
+        l.add(&times, &[true; 70], &labels, 10);
+        assert_eq!((l.onset_s.len(), l.missed_releases), (1, 1));
+        let blip: Vec<u8> = [vec![0u8; 20], vec![1; 5], vec![0; 45]].concat();
+        let mut l = Lags::default();
+        l.add(&times, &gate, &blip, 10);
+        assert_eq!(l.onset_s.len() + l.release_s.len() + l.missed_onsets + l.missed_releases, 0);
+    }
+
+    #[test]
+    fn gate_stream_applies_the_response() {
+        let raw: Vec<Vec<f32>> = (0..40).map(|i| vec![if i < 20 { 0.0 } else { 1.0 }]).collect();
+        let fast = Response { seconds: 0.0, thresholds: vec![0.5] };
+        let slow = Response { seconds: 1.0, thresholds: vec![0.5] };
+        let (_, g_fast) = gate_stream(&raw, &fast, 10.0, 1);
+        let (avg, g_slow) = gate_stream(&raw, &slow, 10.0, 1);
+        let first_on = |g: &[Vec<bool>]| g.iter().position(|s| s[0]).unwrap();
+        assert_eq!(first_on(&g_fast), 20);
+        // The 1 s average crosses 0.5 about 0.7 s (7 predictions at 10/s) after the step.
+        assert!((26..=28).contains(&first_on(&g_slow)), "{}", first_on(&g_slow));
+        assert!(avg[39][0] < 1.0 && avg[39][0] > 0.8);
+    }
 }

@@ -168,6 +168,14 @@ enum Command {
         /// Evaluate at most this many songs.
         #[arg(long, default_value_t = 0)]
         max_songs: usize,
+        /// Tune the per-class thresholds of every response setting (averaging 0, 0.5, 1 and
+        /// 2 s) on this split (use `--split val`, never test) and write them into the card's
+        /// `responses`, with `--averaging` as the default.
+        #[arg(long)]
+        tune: bool,
+        /// With --tune: the card's default averaging time in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        averaging: f32,
     },
     /// tract vs ONNX Runtime (single thread) per model, and plugin CPU cost at 48 kHz stereo.
     Bench {
@@ -267,7 +275,10 @@ fn main() -> Result<()> {
             cmd.args(["-m", "mirsuite.export", &model]).args(args);
             xtask::eval::run(cmd, "mirsuite.export")
         }
-        Command::Eval { model, data, split, json, model_dir, no_update_card, max_songs } => {
+        Command::Eval { model, data, split, json, model_dir, no_update_card, max_songs, tune, averaging } => {
+            if tune && split == "test" {
+                bail!("--tune tunes thresholds; use a validation split (--split val), never the held-out test split");
+            }
             let json = json.unwrap_or_else(|| root.join("target/eval").join(format!("{model}.json")));
             let plot = json.with_extension("png");
             let model_dir = model_dir.unwrap_or_else(|| root.join("models").join(&model));
@@ -279,6 +290,7 @@ fn main() -> Result<()> {
                 plot,
                 update_card: !no_update_card,
                 max_songs,
+                tune: tune.then_some(averaging),
                 model: model.clone(),
             };
             match model.as_str() {

@@ -1,12 +1,12 @@
 //! The meter's audio-thread core, independent of the plugin framework so tests can drive it
-//! with any [`Task`]: runs the model through the [`ModelRunner`], gates its probabilities
-//! (threshold + median), publishes them to the GUI through atomics, and produces MIDI CC values.
+//! with any [`Task`]: runs the model through the [`ModelRunner`], averages its probabilities
+//! over the chosen response time, gates them (threshold + median), publishes them to the GUI through atomics, and produces MIDI CC values.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use atomic_float::AtomicF32;
-use dsp_core::activity::ActivityGate;
+use dsp_core::activity::{ActivityGate, ProbAverage, Response};
 use dsp_core::runner::StatsHandle;
 use dsp_core::{ModelRunner, RunnerConfig, RunnerError, Task};
 
@@ -50,8 +50,11 @@ pub struct MeterShared {
     pub total: AtomicU64,
     /// Predictions per second of the loaded model (written at activation).
     pub rate: AtomicF32,
-    /// Results latency in seconds: runner latency plus half the model's 1 s window.
+    /// Results latency in seconds: runner latency plus half the model's 1 s window plus the
+    /// response's averaging time constant.
     pub display_latency: AtomicF32,
+    /// Averaging time constant of the response in use, in seconds (audio thread writes).
+    pub averaging: AtomicF32,
     /// Human-readable model status or load error (main thread writes, GUI reads; never the
     /// audio thread).
     pub status: Mutex<String>,
@@ -75,6 +78,7 @@ impl MeterShared {
             total: AtomicU64::new(0),
             rate: AtomicF32::new(0.0),
             display_latency: AtomicF32::new(0.0),
+            averaging: AtomicF32::new(0.0),
             status: Mutex::new(String::new()),
             stats: Mutex::new(None),
             classes,
@@ -132,6 +136,9 @@ pub struct MeterSettings {
     pub sensitivity: f32,
     /// Median filter length in predictions (odd, 1 = off).
     pub median: usize,
+    /// Requested averaging time in seconds; the model's response nearest to it is used (its
+    /// averaging and the thresholds tuned for it).
+    pub averaging_seconds: f32,
     /// CC output mode.
     pub cc_mode: CcMode,
 }
@@ -140,7 +147,15 @@ pub struct MeterSettings {
 pub struct MeterCore<T: Task> {
     runner: ModelRunner<T>,
     shared: Arc<MeterShared>,
+    responses: Vec<Response>,
+    /// Index of the response in use (`usize::MAX` before the first buffer).
+    response: usize,
+    /// Seconds of the last request, to skip the search when nothing changed.
+    requested: f32,
+    average: ProbAverage,
     gate: ActivityGate,
+    /// Runner latency plus half the model window, in seconds.
+    base_latency: f32,
     /// Last CC value sent per class (255: none yet).
     last_cc: Vec<u8>,
     /// Running max of the current second per class.
@@ -151,19 +166,26 @@ pub struct MeterCore<T: Task> {
 }
 
 impl<T: Task> MeterCore<T> {
-    /// Starts the runner for `task` and binds it to `shared`. Call from `activate()`.
+    /// Starts the runner for `task` and binds it to `shared`. `responses` (at least one, see
+    /// [`dsp_core::activity::responses`]) are the averaging/threshold settings the model card
+    /// offers. Call from `activate()`.
     pub fn new(
         task: T,
         cfg: RunnerConfig,
         shared: Arc<MeterShared>,
-        thresholds: &[f32],
+        responses: Vec<Response>,
         predictions_per_second: f32,
     ) -> Result<Self, RunnerError> {
+        let Some(first) = responses.first().cloned() else {
+            return Err(RunnerError::Config("an activity model needs at least one response setting".into()));
+        };
         let host_rate = cfg.host_rate as u64;
         let runner = ModelRunner::spawn(cfg, task)?;
         let c = shared.n_classes();
         shared.rate.store(predictions_per_second, Ordering::Relaxed);
-        shared.display_latency.store(runner.latency() as f32 / host_rate as f32 + 0.5, Ordering::Relaxed);
+        let base_latency = runner.latency() as f32 / host_rate as f32 + 0.5;
+        shared.display_latency.store(base_latency + first.seconds, Ordering::Relaxed);
+        shared.averaging.store(first.seconds, Ordering::Relaxed);
         if let Ok(mut s) = shared.stats.lock() {
             *s = Some(runner.stats());
         }
@@ -171,7 +193,12 @@ impl<T: Task> MeterCore<T> {
         let max_results = 64;
         Ok(MeterCore {
             runner,
-            gate: ActivityGate::new(thresholds, 5, MAX_MEDIAN),
+            gate: ActivityGate::new(&first.thresholds, 5, MAX_MEDIAN),
+            average: ProbAverage::new(c, first.seconds, predictions_per_second),
+            responses,
+            response: usize::MAX,
+            requested: f32::NAN,
+            base_latency,
             last_cc: vec![255; c],
             second_max: vec![0; c],
             frames_in_second: 0,
@@ -194,6 +221,7 @@ impl<T: Task> MeterCore<T> {
     /// Forgets the stream and clears the session history (host reset / new playback).
     pub fn reset(&mut self) {
         self.runner.audio().reset();
+        self.average.reset();
         self.gate.reset();
         self.last_cc.fill(255);
         self.second_max.fill(0);
@@ -207,15 +235,40 @@ impl<T: Task> MeterCore<T> {
         s.active.iter().for_each(|a| a.store(false, Ordering::Relaxed));
     }
 
+    /// Switches to the response nearest to `seconds` (no allocation; keeps the running average
+    /// so the display does not jump).
+    fn select_response(&mut self, seconds: f32) {
+        if seconds == self.requested {
+            return;
+        }
+        self.requested = seconds;
+        let best = (0..self.responses.len())
+            .min_by(|&a, &b| {
+                let d = |i: usize| (self.responses[i].seconds - seconds).abs();
+                d(a).total_cmp(&d(b))
+            })
+            .unwrap_or(0);
+        if best != self.response {
+            self.response = best;
+            let r = &self.responses[best];
+            self.average.set_seconds(r.seconds);
+            self.gate.set_thresholds(&r.thresholds);
+            self.shared.averaging.store(r.seconds, Ordering::Relaxed);
+            self.shared.display_latency.store(self.base_latency + r.seconds, Ordering::Relaxed);
+        }
+    }
+
     /// Analyses one host buffer (the audio itself is not modified) and returns the CCs due in
     /// it, in time order. Audio thread.
     pub fn process(&mut self, input: &[&[f32]], settings: MeterSettings) -> &[CcOut] {
         self.cc.clear();
         self.gate.set_len(settings.median);
+        self.select_response(settings.averaging_seconds);
         let n = input.first().map_or(0, |c| c.len());
-        let MeterCore { runner, shared, gate, last_cc, second_max, cc, .. } = self;
+        let MeterCore { runner, shared, average, gate, last_cc, second_max, cc, .. } = self;
         let k = shared.n_classes();
-        runner.audio().process(input, &mut [], |offset, probs| {
+        runner.audio().process(input, &mut [], |offset, raw| {
+            let probs = average.push(raw);
             let state = gate.push(probs, settings.sensitivity);
             let head = shared.fine_head.load(Ordering::Relaxed) as usize;
             let row = (head % FINE_LEN) * k;

@@ -72,7 +72,8 @@ impl NiceEguiApp for MeterApp {
             if let Some(stats) = guard.as_ref() {
                 let s = stats.snapshot();
                 let mut line = format!(
-                    "display latency ≈ {:.2} s · late blocks {} · errors {}",
+                    "averaging {:.1} s · display latency ≈ {:.2} s · late blocks {} · errors {}",
+                    shared.averaging.load(Ordering::Relaxed),
                     shared.display_latency.load(Ordering::Relaxed),
                     s.misses,
                     s.errors
@@ -187,16 +188,18 @@ impl NiceEguiApp for MeterApp {
                 ui.label("Smoothing");
                 ui.add(ParamSlider::for_param(&p.smoothing, &setter));
                 ui.end_row();
+                ui.label("Response");
+                ui.add(ParamSlider::for_param(&p.response, &setter));
                 ui.label("History view");
                 ui.add(ParamSlider::for_param(&p.view, &setter));
+                ui.end_row();
                 ui.label("MIDI CC out");
                 ui.add(ParamSlider::for_param(&p.midi_out, &setter));
-                ui.end_row();
                 ui.label("MIDI channel");
                 ui.add(ParamSlider::for_param(&p.midi_channel, &setter));
+                ui.end_row();
                 ui.label("Base CC");
                 ui.add(ParamSlider::for_param(&p.base_cc, &setter));
-                ui.end_row();
                 ui.label("CC mode");
                 ui.add(ParamSlider::for_param(&p.cc_mode, &setter));
                 ui.end_row();

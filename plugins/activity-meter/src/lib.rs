@@ -85,7 +85,8 @@ impl ActivityMeter {
         let card = model.card().clone();
         let task = ActivityTask::new(model.fork().map_err(|e| e.to_string())?, channels).map_err(|e| e.to_string())?;
         let rate = task.predictions_per_second();
-        let core = MeterCore::new(task, cfg, self.shared.clone(), &card.thresholds, rate).map_err(|e| e.to_string())?;
+        let (responses, _) = dsp_core::activity::responses(&card).map_err(|e| e.to_string())?;
+        let core = MeterCore::new(task, cfg, self.shared.clone(), responses, rate).map_err(|e| e.to_string())?;
         let source = if path.is_empty() { "built-in".to_string() } else { path };
         self.set_status(format!("model {} v{} ({source}), {:.1} predictions/s", card.name, card.version, rate));
         Ok(core)
@@ -170,6 +171,7 @@ impl Plugin for ActivityMeter {
         let settings = MeterSettings {
             sensitivity: p.sensitivity.value(),
             median: p.smoothing.value().max(1) as usize,
+            averaging_seconds: p.response.value().seconds(),
             cc_mode: match p.cc_mode.value() {
                 CcModeParam::Gate => CcMode::Gate,
                 CcModeParam::Probability => CcMode::Probability,

@@ -16,6 +16,37 @@ pub enum CcModeParam {
     Probability,
 }
 
+/// How quickly the meter follows the music: the averaging time of the probabilities. Longer
+/// averages recognize sustained instruments more reliably but switch them off later; each
+/// setting uses thresholds tuned for it (the model card's `responses`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseParam {
+    /// No averaging: fastest on and off, most flicker.
+    #[name = "Fast"]
+    Fast,
+    /// 0.5 s average.
+    #[name = "Balanced"]
+    Balanced,
+    /// 1 s average (the model card's measured default).
+    #[name = "Steady"]
+    Steady,
+    /// 2 s average.
+    #[name = "Slow"]
+    Slow,
+}
+
+impl ResponseParam {
+    /// Averaging time constant in seconds.
+    pub fn seconds(self) -> f32 {
+        match self {
+            ResponseParam::Fast => 0.0,
+            ResponseParam::Balanced => 0.5,
+            ResponseParam::Steady => 1.0,
+            ResponseParam::Slow => 2.0,
+        }
+    }
+}
+
 /// History aggregation shown in the editor (max-pooling, as the thesis evaluates).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ViewParam {
@@ -46,6 +77,9 @@ pub struct MeterParams {
     /// Added to every class threshold: positive is less sensitive (fewer false alarms).
     #[id = "sensitivity"]
     pub sensitivity: FloatParam,
+    /// Averaging time of the probabilities (with matching thresholds).
+    #[id = "response"]
+    pub response: EnumParam<ResponseParam>,
     /// Median filter over predictions (odd length, 1 = off); ~47 ms per step.
     #[id = "smoothing"]
     pub smoothing: IntParam,
@@ -73,6 +107,7 @@ impl Default for MeterParams {
             model_path: Arc::new(Mutex::new(String::new())),
             sensitivity: FloatParam::new("Sensitivity offset", 0.0, FloatRange::Linear { min: -0.3, max: 0.3 })
                 .with_step_size(0.01),
+            response: EnumParam::new("Response", ResponseParam::Steady),
             smoothing: IntParam::new("Smoothing", 5, IntRange::Linear { min: 1, max: 31 }).with_unit(" steps"),
             midi_out: BoolParam::new("MIDI CC out", true),
             midi_channel: IntParam::new("MIDI channel", 1, IntRange::Linear { min: 1, max: 16 }),

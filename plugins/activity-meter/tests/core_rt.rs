@@ -1,7 +1,8 @@
 //! The meter core under the runner's real-time tests, with real music (a song composed and
 //! rendered with the training SoundFonts) and the real activity model:
-//! * no allocation on the audio side, across thousands of buffers of random sizes 1–8192
-//!   (nice-plug's allocation guard aborts the test process on any allocation);
+//! * no allocation on the audio side, across thousands of buffers of random sizes 1–8192 and
+//!   changes of the response setting (nice-plug's allocation guard aborts the test process on
+//!   any allocation);
 //! * a worker stalled for 2 s on a lock this test holds: the audio side keeps returning, the
 //!   meter holds its last state, and predictions resume within 1 s of the stall's end.
 
@@ -28,14 +29,19 @@ fn song(rate: u32, seconds: f64) -> [Vec<f32>; 2] {
         .0
 }
 
-const SETTINGS: MeterSettings = MeterSettings { sensitivity: 0.0, median: 5, cc_mode: CcMode::Gate };
+const SETTINGS: MeterSettings =
+    MeterSettings { sensitivity: 0.0, median: 5, averaging_seconds: 1.0, cc_mode: CcMode::Gate };
+
+fn responses(card: &ModelCard) -> Vec<dsp_core::activity::Response> {
+    dsp_core::activity::responses(card).unwrap().0
+}
 
 #[test]
 fn audio_side_never_allocates_with_random_buffer_sizes() {
     let (t, card) = task();
     let shared = MeterShared::new(card.classes.clone());
     let mut core =
-        MeterCore::new(t, RunnerConfig::realtime(48_000, 8192), shared.clone(), &card.thresholds, 21.5).unwrap();
+        MeterCore::new(t, RunnerConfig::realtime(48_000, 8192), shared.clone(), responses(&card), 21.5).unwrap();
     let audio = song(48_000, 20.0);
     let mut rng = 0x1234_5678u64;
     let mut pos = 0usize;
@@ -50,7 +56,9 @@ fn audio_side_never_allocates_with_random_buffer_sizes() {
             pos = 0;
         }
         let chans = [&audio[0][pos..pos + n], &audio[1][pos..pos + n]];
-        ccs += assert_no_alloc(|| core.process(&chans, SETTINGS).len());
+        // Switching the response (averaging and thresholds) is allocation-free too.
+        let settings = MeterSettings { averaging_seconds: [1.0, 0.0, 0.5, 2.0][(i / 250) % 4], ..SETTINGS };
+        ccs += assert_no_alloc(|| core.process(&chans, settings).len());
         results = results.max(shared.total.load(Ordering::Relaxed));
         if i % 1000 == 999 {
             assert_no_alloc(|| core.reset());
@@ -74,7 +82,7 @@ fn stalled_worker_never_blocks_and_predictions_resume_within_a_second() {
     let shared = MeterShared::new(card.classes.clone());
     let mut cfg = RunnerConfig::realtime(RATE, BUF);
     cfg.headroom = Some(4096);
-    let mut core = MeterCore::new(stallable, cfg, shared.clone(), &card.thresholds, 21.5).unwrap();
+    let mut core = MeterCore::new(stallable, cfg, shared.clone(), responses(&card), 21.5).unwrap();
     let audio = song(RATE, 5.0);
     let n = audio[0].len();
     let (stall_at, release_at) = (RATE as usize, 3 * RATE as usize);

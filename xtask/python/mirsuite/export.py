@@ -217,13 +217,49 @@ def write_readme(out, card):
             if f"auroc.{s}" in m:
                 lines.append(f"| {split} | {s} | {m[f'auroc.{s}']:.4f} | {m[f'lrap.{s}']:.4f} | {m[f'f1.{s}']:.4f} |")
     d = card["data"]
+    avg = card.get("averaging_seconds", 0.0)
     lines += [
         "",
         "Test numbers come from `cargo xtask eval activity` (tract inference exactly as in the plugin,",
-        "metrics by scikit-learn); validation numbers from the export step (PyTorch). The test split",
-        "(MuseScore General + AVL kits) is rendered by oxisynth, which applies the SoundFont",
-        "modulators MuseScore General's voicing relies on.",
+        "metrics by scikit-learn"
+        + (f", with the default response: {avg:g} s averaging, see below)." if avg else ")."),
+        "Validation numbers come from the export step (PyTorch, raw predictions, the training data's",
+        "val split). The test split (MuseScore General + AVL kits) is rendered by oxisynth, which",
+        "applies the SoundFont modulators MuseScore General's voicing relies on.",
         "",
+    ]
+    rows = card["metrics"].get("test_responses", [])
+    if card.get("responses"):
+        tuned = card.get("responses_tuned_on", {})
+        lines += [
+            "## Response settings",
+            "",
+            "The plugin averages the probabilities causally (exponential average, time constant below)",
+            "before the thresholds and the median filter; each setting has its own thresholds, tuned on",
+            f"`{tuned.get('data', '?')}` split `{tuned.get('split', '?')}` (`{tuned.get('command', '')}`).",
+            "Longer averages recognize sustained instruments more reliably from several seconds of",
+            "evidence, and switch them on and off later. Display lags: seconds from a label change",
+            "(an instrument entering or leaving, steady for 1 s on both sides) to the meter's gate",
+            "(thresholds + the default 5-step median) following it; changes not followed within 5 s",
+            "count as missed. Measured on the test split by `cargo xtask eval activity`.",
+            "",
+            "| averaging | Response | test AUROC 1 s | test F1 1 s | test AUROC 5 s | onset lag median / p90 | release lag median / p90 | missed on / off |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        names = {0.0: "Fast", 0.5: "Balanced", 1.0: "Steady", 2.0: "Slow"}
+        for r in card["responses"]:
+            m = next((x for x in rows if abs(x["seconds"] - r["seconds"]) < 1e-6), None)
+            tag = names.get(float(r["seconds"]), "–") + (" (default)" if abs(r["seconds"] - avg) < 1e-6 else "")
+            if m is None:
+                lines.append(f"| {r['seconds']:g} s | {tag} | – | – | – | – | – | – |")
+                continue
+            lines.append(
+                f"| {r['seconds']:g} s | {tag} | {m['auroc.1s']:.4f} | {m['f1.1s']:.4f} | {m['auroc.5s']:.4f} | "
+                f"{m['onset_median_s']:.2f} / {m['onset_p90_s']:.2f} s | {m['release_median_s']:.2f} / {m['release_p90_s']:.2f} s | "
+                f"{m['missed_onsets']}/{m['onsets']} · {m['missed_releases']}/{m['releases']} |"
+            )
+        lines.append("")
+    lines += [
         "## Data",
         "",
         f"{d['source']}: {d['songs']} songs of {d['seconds_per_song']} s at {d['sample_rate']} Hz.",
@@ -241,7 +277,14 @@ def write_readme(out, card):
         d["command"] or "cargo xtask dataset",
         card["training"]["command"],
         card["export"]["command"],
-        "cargo xtask eval activity",
+    ]
+    tuned = card.get("responses_tuned_on")
+    if tuned:
+        if tuned.get("dataset_command"):
+            lines.append(tuned["dataset_command"])
+        lines.append(tuned["command"])
+    lines += [
+        "cargo xtask eval activity" + (f" --data {card['responses_tuned_on']['data']}" if card.get("responses_tuned_on") else ""),
         "```",
         "",
         f"## Limitations\n\n{card.get('limitations', '')}",

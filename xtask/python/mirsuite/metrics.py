@@ -9,8 +9,11 @@ with at least one active class.
     python -m mirsuite.metrics activity --preds P.npz --json OUT.json --plot OUT.png
 where P (JSON, written by `cargo xtask eval`) holds `probs` [segments][classes], `labels`
 [segments][classes], `track` [segments] (track index of each 1 s segment, in time order),
-`classes` and `thresholds`. `--update-card DIR` writes the metrics into DIR/card.json and
-regenerates DIR/README.md.
+`classes` and `thresholds` (of the card's default response), and `responses` (per response
+setting: `seconds`, `thresholds`, `probs`, and the display `lags`). `--update-card DIR` writes the
+metrics into DIR/card.json and regenerates DIR/README.md; with `--tune SECONDS` the thresholds of
+every response are tuned on this (validation) split instead and written into the card's
+`responses`, SECONDS becoming its default `averaging_seconds`.
 """
 
 import argparse
@@ -89,6 +92,48 @@ def tune_thresholds(probs, labels, classes, grid=None):
     return out
 
 
+def lag_summary(lags):
+    """Median and 90th percentile of the onset and release delays (seconds), and the misses."""
+    q = lambda v, x: float(np.percentile(v, x)) if len(v) else float("nan")
+    on, off = lags["onset_s"], lags["release_s"]
+    return {
+        "onset_median_s": q(on, 50),
+        "onset_p90_s": q(on, 90),
+        "release_median_s": q(off, 50),
+        "release_p90_s": q(off, 90),
+        "onsets": len(on) + lags["missed_onsets"],
+        "missed_onsets": lags["missed_onsets"],
+        "releases": len(off) + lags["missed_releases"],
+        "missed_releases": lags["missed_releases"],
+    }
+
+
+def response_table(d, labels, track, classes):
+    """Per response setting: 1 s / 5 s scores with its own thresholds, and display lags."""
+    out = []
+    for r in d.get("responses", []):
+        flat, _ = activity_metrics(np.array(r["probs"], dtype=np.float64), labels, track, r["thresholds"], classes)
+        row = {"seconds": r["seconds"]}
+        row.update({k: flat[k] for k in ("auroc.1s", "lrap.1s", "f1.1s", "auroc.5s", "f1.5s")})
+        row.update(lag_summary(r["lags"]))
+        out.append(row)
+    return out
+
+
+def tune_responses(d, labels, track, classes, default):
+    """Thresholds of every response tuned on this split; returns (card responses, summary rows)."""
+    table, rows = [], []
+    for r in d["responses"]:
+        p = np.array(r["probs"], dtype=np.float64)
+        th = tune_thresholds(p, labels, classes)
+        flat, _ = activity_metrics(p, labels, track, th, classes)
+        table.append({"seconds": r["seconds"], "thresholds": th})
+        rows.append({"seconds": r["seconds"], "auroc.1s": flat["auroc.1s"], "f1.1s": flat["f1.1s"], **lag_summary(r["lags"])})
+    if not any(abs(t["seconds"] - default) < 1e-6 for t in table):
+        raise SystemExit(f"--tune {default}: no response with that averaging time ({[t['seconds'] for t in table]})")
+    return table, rows
+
+
 def plot(detail, classes, path):
     import matplotlib
 
@@ -121,36 +166,81 @@ def main():
     ap.add_argument("--plot")
     ap.add_argument("--split", default="test")
     ap.add_argument("--update-card", default=None, help="model folder whose card/README get these metrics")
+    ap.add_argument("--tune", type=float, default=None, help="tune every response's thresholds here; default averaging (s)")
     args = ap.parse_args()
     with open(args.preds) as f:
         d = json.load(f)
     classes = [str(c) for c in d["classes"]]
-    probs, labels, track = np.array(d["probs"], dtype=np.float64), np.array(d["labels"], dtype=int), np.array(d["track"], dtype=int)
+    labels, track = np.array(d["labels"], dtype=int), np.array(d["track"], dtype=int)
+    if args.tune is not None:
+        table, rows = tune_responses(d, labels, track, classes, args.tune)
+        with open(args.json, "w") as f:
+            json.dump({"model": args.model, "split": args.split, "tuned": table, "responses": rows}, f, indent=2)
+        print(f"{'averaging':>9} {'AUROC 1s':>9} {'F1 1s (tuned here)':>19}  thresholds")
+        for t, r in zip(table, rows):
+            print(f"{t['seconds']:>8.1f}s {r['auroc.1s']:9.4f} {r['f1.1s']:19.4f}  {t['thresholds']}")
+        if args.update_card:
+            update_card(args.update_card, lambda card: tune_card(card, table, args.tune, d, args.split))
+        return
+    probs = np.array(d["probs"], dtype=np.float64)
     flat, detail = activity_metrics(probs, labels, track, d["thresholds"], classes)
+    responses = response_table(d, labels, track, classes)
     with open(args.json, "w") as f:
-        json.dump({"model": args.model, "split": args.split, "metrics": flat, "detail": detail}, f, indent=2)
+        json.dump({"model": args.model, "split": args.split, "averaging_seconds": d.get("averaging_seconds", 0.0), "metrics": flat, "responses": responses, "detail": detail}, f, indent=2)
     if args.plot:
         plot(detail, classes, args.plot)
     if args.update_card:
-        import os
 
-        from .export import write_readme
+        def put(card):
+            card.setdefault("metrics", {})[args.split] = flat
+            card["metrics"][f"{args.split}_command"] = "cargo xtask eval activity"
+            if responses:
+                card["metrics"][f"{args.split}_responses"] = responses
 
-        path = os.path.join(args.update_card, "card.json")
-        with open(path) as f:
-            card = json.load(f)
-        card.setdefault("metrics", {})[args.split] = flat
-        card["metrics"][f"{args.split}_command"] = "cargo xtask eval activity"
-        with open(path, "w") as f:
-            json.dump(card, f, indent=2)
-            f.write("\n")
-        write_readme(args.update_card, card)
+        update_card(args.update_card, put)
+    if responses:
+        print(f"{'averaging':>9} {'AUROC 1s':>9} {'F1 1s':>7} {'onset med/p90 s':>16} {'release med/p90 s':>18}")
+        for r in responses:
+            print(
+                f"{r['seconds']:>8.1f}s {r['auroc.1s']:9.4f} {r['f1.1s']:7.4f} {r['onset_median_s']:7.2f}/{r['onset_p90_s']:<8.2f}"
+                f" {r['release_median_s']:8.2f}/{r['release_p90_s']:<8.2f}"
+            )
     print(f"{'scale':<6} {'AUROC':>7} {'LRAP':>7} {'F1':>7}")
     for scale in SCALES:
         print(f"{scale:<6} {flat[f'auroc.{scale}']:7.4f} {flat[f'lrap.{scale}']:7.4f} {flat[f'f1.{scale}']:7.4f}")
     print(f"\n{'class':<22} {'AUROC 1s':>9} {'F1 1s':>7}")
     for c in classes:
         print(f"{c:<22} {detail['1s']['auroc_per_class'].get(c, float('nan')):9.4f} {detail['1s']['f1_per_class'][c]:7.4f}")
+
+
+def update_card(model_dir, change):
+    """Applies `change(card)` to model_dir/card.json and regenerates its README."""
+    import os
+
+    from .export import write_readme
+
+    path = os.path.join(model_dir, "card.json")
+    with open(path) as f:
+        card = json.load(f)
+    change(card)
+    with open(path, "w") as f:
+        json.dump(card, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    write_readme(model_dir, card)
+
+
+def tune_card(card, table, default, preds, split):
+    """Writes tuned responses into a card; the default's thresholds become the top-level ones."""
+    data = preds.get("data", "?")
+    card["responses"] = table
+    card["averaging_seconds"] = default
+    card["thresholds"] = next(t["thresholds"] for t in table if abs(t["seconds"] - default) < 1e-6)
+    card["responses_tuned_on"] = {
+        "data": data,
+        "split": split,
+        "command": f"cargo xtask eval activity --data {data} --split {split} --tune --averaging {default:g}",
+        "dataset_command": preds.get("data_command"),
+    }
 
 
 if __name__ == "__main__":

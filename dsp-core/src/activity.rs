@@ -253,6 +253,10 @@ impl ProbAverage {
     }
 }
 
+/// Default length of the [`ActivityGate`] median filter, in predictions (the Activity Meter's
+/// default *Smoothing*, and what `cargo xtask eval` measures display lags with).
+pub const DEFAULT_MEDIAN: usize = 5;
+
 /// Turns a stream of per-class probabilities into stable on/off decisions: per-class thresholds,
 /// then a running median over the last `len` decisions (odd `len`; 1 disables smoothing).
 /// Allocation-free after construction; lives on whichever thread consumes the results.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use dsp_core::activity::{responses, ActivityGate, ActivityTask, ProbAverage, Response};
+use dsp_core::activity::{responses, ActivityGate, ActivityTask, ProbAverage, Response, DEFAULT_MEDIAN};
 use dsp_core::{Model, ModelCard, Task};
 
 use crate::audio::read_wav;
@@ -82,8 +82,8 @@ impl Lags {
     }
 }
 
-/// Gated states of a stream of raw predictions through one response (average + thresholds +
-/// the plugin's default 5-step median), exactly as the Activity Meter computes them.
+/// Averaged probabilities and gated states of a stream of raw predictions through one response
+/// (average + thresholds + a `median`-step median), exactly as the Activity Meter computes them.
 pub fn gate_stream(raw: &[Vec<f32>], response: &Response, rate: f32, median: usize) -> (Vec<Vec<f32>>, Vec<Vec<bool>>) {
     let classes = response.thresholds.len();
     let mut avg = ProbAverage::new(classes, response.seconds, rate);
@@ -182,8 +182,8 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
     let classes = card.classes.clone();
     let (card_responses, default) = responses(&card)?;
     let resp: Vec<Response> = match opts.tune {
-        // Tuning starts from the raw thresholds; only the averaging matters for the
-        // probabilities, the thresholds are what gets tuned.
+        // Only the averaging shapes the probabilities; the thresholds are what gets tuned, so
+        // these placeholders are used for nothing (no lags are measured while tuning).
         Some(_) => {
             TUNE_AVERAGING.iter().map(|&s| Response { seconds: s, thresholds: vec![0.5; classes.len()] }).collect()
         }
@@ -233,12 +233,15 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
         let hops: Vec<usize> = preds.iter().map(|(h, _)| *h).collect();
         let raw: Vec<Vec<f32>> = preds.into_iter().map(|(_, p)| p).collect();
         let times: Vec<f32> = hops.iter().map(|h| ((h + 1) * hop) as f32 / rate as f32).collect();
-        let streams: Vec<_> = resp.iter().map(|r| gate_stream(&raw, r, pps, 5)).collect();
-        for (lag, (_, gates)) in lags.iter_mut().zip(&streams) {
-            for c in 0..classes.len() {
-                let g: Vec<bool> = gates.iter().map(|s| s[c]).collect();
-                let l: Vec<u8> = lab.iter().map(|r| r[c]).collect();
-                lag.add(&times, &g, &l, label_rate);
+        let streams: Vec<_> = resp.iter().map(|r| gate_stream(&raw, r, pps, DEFAULT_MEDIAN)).collect();
+        // Lags need tuned thresholds; while tuning there are none yet.
+        if opts.tune.is_none() {
+            for (lag, (_, gates)) in lags.iter_mut().zip(&streams) {
+                for c in 0..classes.len() {
+                    let g: Vec<bool> = gates.iter().map(|s| s[c]).collect();
+                    let l: Vec<u8> = lab.iter().map(|r| r[c]).collect();
+                    lag.add(&times, &g, &l, label_rate);
+                }
             }
         }
         for k in 0..frames / rate as usize {

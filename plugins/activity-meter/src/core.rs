@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use atomic_float::AtomicF32;
-use dsp_core::activity::{ActivityGate, ProbAverage, Response};
+use dsp_core::activity::{ActivityGate, ProbAverage, Response, DEFAULT_MEDIAN};
 use dsp_core::runner::StatsHandle;
 use dsp_core::{ModelRunner, RunnerConfig, RunnerError, Task};
 
@@ -150,8 +150,6 @@ pub struct MeterCore<T: Task> {
     responses: Vec<Response>,
     /// Index of the response in use (`usize::MAX` before the first buffer).
     response: usize,
-    /// Seconds of the last request, to skip the search when nothing changed.
-    requested: f32,
     average: ProbAverage,
     gate: ActivityGate,
     /// Runner latency plus half the model window, in seconds.
@@ -193,11 +191,10 @@ impl<T: Task> MeterCore<T> {
         let max_results = 64;
         Ok(MeterCore {
             runner,
-            gate: ActivityGate::new(&first.thresholds, 5, MAX_MEDIAN),
+            gate: ActivityGate::new(&first.thresholds, DEFAULT_MEDIAN, MAX_MEDIAN),
             average: ProbAverage::new(c, first.seconds, predictions_per_second),
             responses,
             response: usize::MAX,
-            requested: f32::NAN,
             base_latency,
             last_cc: vec![255; c],
             second_max: vec![0; c],
@@ -238,10 +235,6 @@ impl<T: Task> MeterCore<T> {
     /// Switches to the response nearest to `seconds` (no allocation; keeps the running average
     /// so the display does not jump).
     fn select_response(&mut self, seconds: f32) {
-        if seconds == self.requested {
-            return;
-        }
-        self.requested = seconds;
         let best = (0..self.responses.len())
             .min_by(|&a, &b| {
                 let d = |i: usize| (self.responses[i].seconds - seconds).abs();

@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use dsp_core::activity::DEFAULT_MEDIAN;
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 
@@ -108,7 +109,8 @@ impl Default for MeterParams {
             sensitivity: FloatParam::new("Sensitivity offset", 0.0, FloatRange::Linear { min: -0.3, max: 0.3 })
                 .with_step_size(0.01),
             response: EnumParam::new("Response", ResponseParam::Steady),
-            smoothing: IntParam::new("Smoothing", 5, IntRange::Linear { min: 1, max: 31 }).with_unit(" steps"),
+            smoothing: IntParam::new("Smoothing", DEFAULT_MEDIAN as i32, IntRange::Linear { min: 1, max: 31 })
+                .with_unit(" steps"),
             midi_out: BoolParam::new("MIDI CC out", true),
             midi_channel: IntParam::new("MIDI channel", 1, IntRange::Linear { min: 1, max: 16 }),
             base_cc: IntParam::new("Base CC", 20, IntRange::Linear { min: 0, max: 113 }),

@@ -128,7 +128,7 @@ def tune_responses(d, labels, track, classes, default):
         th = tune_thresholds(p, labels, classes)
         flat, _ = activity_metrics(p, labels, track, th, classes)
         table.append({"seconds": r["seconds"], "thresholds": th})
-        rows.append({"seconds": r["seconds"], "auroc.1s": flat["auroc.1s"], "f1.1s": flat["f1.1s"], **lag_summary(r["lags"])})
+        rows.append({"seconds": r["seconds"], "auroc.1s": flat["auroc.1s"], "f1.1s": flat["f1.1s"]})
     if not any(abs(t["seconds"] - default) < 1e-6 for t in table):
         raise SystemExit(f"--tune {default}: no response with that averaging time ({[t['seconds'] for t in table]})")
     return table, rows

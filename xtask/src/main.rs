@@ -121,8 +121,8 @@ enum Command {
         #[arg(long, default_value = "none")]
         freepats: String,
         /// SoundFont synthesizer for the train/val splits: oxisynth (FluidSynth's engine, with
-        /// the fonts' modulators; the test split always uses it) or rustysynth (faster, no
-        /// modulators).
+        /// the fonts' modulators; the test split always uses it), rustysynth (faster, no
+        /// modulators) or mixed (a fair coin per track between the two).
         #[arg(long, default_value = "oxisynth")]
         synth: String,
         /// Import a MUSDB18-HQ folder from this path instead of rendering.

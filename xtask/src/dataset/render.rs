@@ -43,6 +43,9 @@ pub enum Engine {
     /// oxisynth, a port of FluidSynth: applies the default and the fonts' own modulators, so
     /// fonts made for FluidSynth/MuseScore sound as their authors voiced them.
     OxiSynth,
+    /// Either, by a fair coin per track: the same presets in two renderings, so a model does not
+    /// learn one engine's voicing of a font as the instrument.
+    Mixed,
 }
 
 impl Engine {
@@ -51,7 +54,8 @@ impl Engine {
         match s {
             "rustysynth" => Ok(Engine::RustySynth),
             "oxisynth" => Ok(Engine::OxiSynth),
-            other => bail!("unknown synthesizer {other:?} (rustysynth, oxisynth)"),
+            "mixed" => Ok(Engine::Mixed),
+            other => bail!("unknown synthesizer {other:?} (rustysynth, oxisynth, mixed)"),
         }
     }
 }
@@ -114,7 +118,7 @@ pub struct TimbreSet {
     pub gus: Option<Arc<GusBank>>,
     /// The synthesizer that renders [`Self::fonts`].
     pub engine: Engine,
-    /// With [`Engine::OxiSynth`]: the fonts for oxisynth, same order as [`Self::fonts`] (which
+    /// With [`Engine::OxiSynth`] or [`Engine::Mixed`]: the fonts for oxisynth, same order as [`Self::fonts`] (which
     /// still lists presets and kits).
     pub oxi: Vec<Arc<OxiFont>>,
 }
@@ -263,7 +267,7 @@ impl TimbreSet {
     pub fn with_engine(mut self, dir: &Path, engine: Engine) -> Result<Self> {
         self.oxi = match engine {
             Engine::RustySynth => Vec::new(),
-            Engine::OxiSynth => self
+            Engine::OxiSynth | Engine::Mixed => self
                 .fonts
                 .iter()
                 .map(|(file, _)| OxiFont::open(&dir.join(file)).map(Arc::new))
@@ -271,6 +275,25 @@ impl TimbreSet {
         };
         self.engine = engine;
         Ok(self)
+    }
+
+    /// The engine that renders the next font track: the set's own, or with [`Engine::Mixed`] a
+    /// fair coin (drawn from `rng` only then, so the other engines' renders stay as they were).
+    fn draw_engine(&self, rng: &mut ChaCha8Rng) -> Engine {
+        match self.engine {
+            Engine::Mixed if rng.gen_bool(0.5) => Engine::OxiSynth,
+            Engine::Mixed => Engine::RustySynth,
+            e => e,
+        }
+    }
+
+    /// Timbre description suffix naming the engine, where a set mixes them.
+    fn engine_note(&self, engine: Engine) -> &'static str {
+        match (self.engine, engine) {
+            (Engine::Mixed, Engine::RustySynth) => " [rustysynth]",
+            (Engine::Mixed, _) => " [oxisynth]",
+            _ => "",
+        }
     }
 
     /// Adds the GUS patches under `dir` (freepats, see [`GusBank::open`]) as a melodic source
@@ -406,12 +429,14 @@ pub fn render(
                 } else {
                     (0, tr.program)
                 };
+                let engine = set.draw_engine(rng);
+                let note = set.engine_note(engine);
                 timbres.push(if bank == 0 {
-                    format!("{}:program {program}", set.fonts[font_idx].0)
+                    format!("{}:program {program}{note}", set.fonts[font_idx].0)
                 } else {
-                    format!("{}:bank {bank} program {program}", set.fonts[font_idx].0)
+                    format!("{}:bank {bank} program {program}{note}", set.fonts[font_idx].0)
                 });
-                let mut a = render_font_track(set, font_idx, tr, None, (bank, program), rate, frames, send)?;
+                let mut a = render_font_track(set, engine, font_idx, tr, None, (bank, program), rate, frames, send)?;
                 normalize_track(&mut a, rate);
                 a
             }
@@ -499,9 +524,10 @@ pub fn render_kit(
             Ok((a, v.description))
         }
         None => {
-            let mut a = render_font_track(set, kit.font, tr, Some(kit), (0, tr.program), rate, frames, send)?;
+            let engine = set.draw_engine(rng);
+            let mut a = render_font_track(set, engine, kit.font, tr, Some(kit), (0, tr.program), rate, frames, send)?;
             normalize_track(&mut a, rate);
-            Ok((a, kit.name.clone()))
+            Ok((a, format!("{}{}", kit.name, set.engine_note(engine))))
         }
     }
 }
@@ -560,10 +586,12 @@ pub fn preset_peak(font: &Arc<SoundFont>, bank: u16, program: u8, keys: &[u8], r
     Ok(peak)
 }
 
-/// Renders one track with font `font` of `set`, by the set's engine.
+/// Renders one track with font `font` of `set`, by `engine` (the set's, or for a mixed set the
+/// one drawn for this track).
 #[allow(clippy::too_many_arguments)]
 fn render_font_track(
     set: &TimbreSet,
+    engine: Engine,
     font: usize,
     tr: &Track,
     kit: Option<&Kit>,
@@ -572,9 +600,9 @@ fn render_font_track(
     frames: usize,
     send: i32,
 ) -> Result<[Vec<f32>; 2]> {
-    match set.engine {
+    match engine {
         Engine::RustySynth => render_track(&set.fonts[font].1, tr, kit, preset, rate, frames, send),
-        Engine::OxiSynth => render_track_oxi(&set.oxi[font], tr, kit, preset, rate, frames, send),
+        Engine::OxiSynth | Engine::Mixed => render_track_oxi(&set.oxi[font], tr, kit, preset, rate, frames, send),
     }
 }
 

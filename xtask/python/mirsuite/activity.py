@@ -32,6 +32,15 @@ SELECT = "auroc"
 CONFIG = dict(sample_rate=22050, n_fft=1024, hop=512, n_mels=64, fmin=30.0, fmax=11025.0, context=43, predict_every=2)
 
 
+def time_pool(x):
+    """[B, C, T] → [B, 2C]: max and mean over time, as whole-window 1-D pooling (MaxPool and
+    AveragePool in ONNX). The same numbers as amax/mean, but those export as ReduceMax/ReduceMean,
+    which tract runs through a generic per-output-element slicer: about a fifth of the shipped
+    model's tract time went to those two nodes, its pooling ops cost next to nothing."""
+    t = int(x.shape[-1])
+    return torch.cat([F.max_pool1d(x, t).flatten(1), F.avg_pool1d(x, t).flatten(1)], dim=1)
+
+
 def conv_bn(cin, cout, k=3, stride=1):
     return nn.Sequential(nn.Conv1d(cin, cout, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm1d(cout), nn.ReLU())
 
@@ -53,7 +62,7 @@ class ActivityCNN(nn.Module):
         x = F.max_pool1d(self.c1(x), 2)
         x = F.max_pool1d(self.c2(x), 2)
         x = self.c4(self.c3(x))
-        x = torch.cat([x.amax(dim=-1), x.mean(dim=-1)], dim=1)
+        x = time_pool(x)
         return self.head(x)
 
 
@@ -81,7 +90,7 @@ class ActivityCNN2d(nn.Module):
         x = x.reshape(b, c * f, t)
         x = F.max_pool1d(self.c4(x), 2)
         x = self.c5(x)
-        x = torch.cat([x.amax(dim=-1), x.mean(dim=-1)], dim=1)
+        x = time_pool(x)
         return self.head(x)
 
 
@@ -109,7 +118,7 @@ class ActivityAllConv(nn.Module):
         x = self.b3(self.b2(self.b1(self.inp(x).unsqueeze(1))))
         b, c, f, t = x.shape
         x = self.c5(self.c4(x.reshape(b, c * f, t)))
-        return self.head(torch.cat([x.amax(dim=-1), x.mean(dim=-1)], dim=1))
+        return self.head(time_pool(x))
 
 
 ARCHS = {
@@ -140,14 +149,17 @@ def make_net(arch: str, n_classes: int) -> nn.Module:
 
 
 class Exported(nn.Module):
-    """What ships: probabilities instead of logits."""
+    """What ships: probabilities instead of logits. Given several nets (an ensemble, e.g. trained
+    on differently rendered data), the mean of their probabilities."""
 
-    def __init__(self, net):
+    def __init__(self, *nets):
         super().__init__()
-        self.net = net
+        self.nets = nn.ModuleList(nets)
 
     def forward(self, x):
-        return torch.sigmoid(self.net(x))
+        probs = [torch.sigmoid(n(x)) for n in self.nets]
+        # A sum and a scale (Add, Mul in ONNX), not stack + mean: tract's ReduceMean is slow.
+        return probs[0] if len(probs) == 1 else sum(probs[1:], probs[0]) * (1.0 / len(probs))
 
 
 def build(args):
@@ -368,8 +380,9 @@ def loss(model, batch):
     return (raw * m).sum() / m.sum().clamp(min=1.0)
 
 
-def predict_segments(model, songs, dev):
-    """Probabilities at the end of every whole second of every song (PyTorch path)."""
+def predict_segments(model, songs, dev, probabilities=False):
+    """Probabilities at the end of every whole second of every song (PyTorch path). `model`
+    returns logits, or probabilities with `probabilities` (an `Exported` module)."""
     probs, labels, track = [], [], []
     for i, s in enumerate(songs):
         ts, ys = s.segments()
@@ -377,7 +390,8 @@ def predict_segments(model, songs, dev):
             continue
         x = torch.from_numpy(np.stack([s.window(t) for t in ts])).float().to(dev)
         with torch.no_grad():
-            probs.append(torch.sigmoid(model(x)).cpu().numpy())
+            out = model(x)
+            probs.append((out if probabilities else torch.sigmoid(out)).cpu().numpy())
         labels.append(ys)
         track += [i] * len(ts)
     return np.concatenate(probs), np.concatenate(labels), np.array(track)

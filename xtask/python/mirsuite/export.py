@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -39,10 +40,13 @@ LIMITATIONS = (
 def export_onnx(module, example, path, input_name, output_name):
     module.eval()
     kwargs = dict(input_names=[input_name], output_names=[output_name], opset_version=17, do_constant_folding=True)
-    try:
-        torch.onnx.export(module, (example,), path, dynamo=False, **kwargs)
-    except TypeError:  # older torch without the dynamo switch
-        torch.onnx.export(module, (example,), path, **kwargs)
+    with warnings.catch_warnings():
+        # Input shapes are fixed (the card's), so sizes read off tensors while tracing are constants.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        try:
+            torch.onnx.export(module, (example,), path, dynamo=False, **kwargs)
+        except TypeError:  # older torch without the dynamo switch
+            torch.onnx.export(module, (example,), path, **kwargs)
 
 
 def check_ort(path, inputs, expected, input_name):
@@ -90,36 +94,66 @@ def license_note(info: dict) -> str:
     return f"GPL-3.0-or-later (weights trained only on audio rendered from the {', '.join(fonts)} SoundFonts{more})"
 
 
-def export_activity(args):
-    ckpt = torch.load(os.path.join(args.run, "best.pt"), map_location="cpu", weights_only=False)
+def training_command(targs, arch):
+    """The `cargo xtask train activity` call that reproduces a run, from its saved arguments."""
+    cmd = f"cargo xtask train activity --data {targs.data} --steps {targs.steps} --seed {targs.seed} --arch {arch} --mix-prob {getattr(targs, 'mix_prob', 0.0)} --eval-every {targs.eval_every} --threads {targs.threads}"
+    if getattr(targs, "out", None):
+        cmd += f" --out {targs.out}"
+    if getattr(targs, "warp", 0.0) > 0.0:
+        cmd += f" --warp {targs.warp}"
+    if targs.batch != 128:
+        cmd += f" --batch {targs.batch}"
+    if getattr(targs, "workers", 1) > 1:
+        cmd += f" --workers {targs.workers}"
+    if str(getattr(targs, "device", "auto")) not in ("auto", "cpu"):
+        cmd += f" --device {targs.device}"
+    return cmd
+
+
+def load_member(run, n_classes):
+    """A training run's best checkpoint: the net (eval mode) and what the card says about it."""
+    ckpt = torch.load(os.path.join(run, "best.pt"), map_location="cpu", weights_only=False)
     targs = argparse.Namespace(**ckpt["args"])
-    targs_data = targs.data
-    targs.data = args.data
-    targs.max_songs = 0
-    ds = Dataset(args.data)
     arch = getattr(targs, "arch", "conv1d")
-    net = activity.make_net(arch, len(ds.classes))
+    net = activity.make_net(arch, n_classes)
     net.load_state_dict(ckpt["model"])
     net.eval()
-    model = activity.Exported(net).eval()
+    # The data the run was trained on (train.py copies dataset.json into the run folder).
+    run_info = os.path.join(run, "dataset.json")
+    info = json.load(open(run_info)) if os.path.exists(run_info) else None
+    training = {
+        "command": training_command(targs, arch),
+        "steps": targs.steps,
+        "batch": targs.batch,
+        "lr": targs.lr,
+        "seed": targs.seed,
+        "selected_by": f"validation {ckpt['metrics']}",
+    }
+    return {"net": net, "args": targs, "arch": arch, "info": info, "training": training}
 
-    # The data the run was trained on (train.py copies dataset.json into the run folder); the
-    # --data folder supplies the validation split the thresholds are tuned on.
-    run_info = os.path.join(args.run, "dataset.json")
-    train_info = json.load(open(run_info)) if os.path.exists(run_info) else ds.info
-    train_cmd = f"cargo xtask train activity --data {targs_data} --steps {targs.steps} --seed {targs.seed} --arch {arch} --mix-prob {getattr(targs, 'mix_prob', 0.0)} --eval-every {targs.eval_every} --threads {targs.threads}"
-    if getattr(targs, "warp", 0.0) > 0.0:
-        train_cmd += f" --warp {targs.warp}"
-    if targs.batch != 128:
-        train_cmd += f" --batch {targs.batch}"
-    if getattr(targs, "workers", 1) > 1:
-        train_cmd += f" --workers {targs.workers}"
-    if str(getattr(targs, "device", "auto")) not in ("auto", "cpu"):
-        train_cmd += f" --device {targs.device}"
+
+def export_activity(args):
+    ds = Dataset(args.data)
+    members = [load_member(run, len(ds.classes)) for run in args.run]
+    nets = [m["net"] for m in members]
+    model = activity.Exported(*nets).eval()
+    # The --data folder supplies the validation split the thresholds are tuned on.
+    vargs = argparse.Namespace(**{**vars(members[0]["args"]), "data": args.data, "max_songs": 0})
+    for m in members:
+        m["info"] = m["info"] or ds.info
+    train_info = members[0]["info"]
+    arch_desc = activity.ARCHS[members[0]["arch"]][1]
+    if len(members) > 1:
+        descs = sorted({activity.ARCHS[m["arch"]][1] for m in members})
+        arch_desc = f"ensemble: the mean of {len(members)} nets' probabilities; " + " | ".join(descs)
+    training = dict(members[0]["training"])
+    if len(members) > 1:
+        training = {"command": "\n".join(m["training"]["command"] for m in members), "members": [m["training"] for m in members]}
+    export_cmd = f"cargo xtask export activity --data {args.data}" + "".join(f" --run {r}" for r in args.run if args.run != [os.path.join("runs", "activity")])
 
     # Thresholds tuned on the validation split (training timbres, unseen songs).
-    val = activity.load_split(targs, "val")
-    p, l, tr = activity.predict_segments(net, val, "cpu")
+    val = activity.load_split(vargs, "val")
+    p, l, tr = activity.predict_segments(model, val, "cpu", probabilities=True)
     thresholds = metrics.tune_thresholds(p, l, ds.classes)
     val_flat, _ = metrics.activity_metrics(p, l, tr, thresholds, ds.classes)
 
@@ -162,20 +196,13 @@ def export_activity(args):
         "outputs": [{"name": "probs", "shape": [1, len(ds.classes)]}],
         "classes": ds.classes,
         "thresholds": thresholds,
-        "architecture": activity.ARCHS[arch][1],
-        "parameters": int(sum(p.numel() for p in net.parameters())),
+        "architecture": arch_desc,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
         "metrics": {"val": val_flat, "test": old.get("metrics", {}).get("test", {})},
         "data": dataset_summary(train_info),
-        "training": {
-            "command": train_cmd,
-            "steps": targs.steps,
-            "batch": targs.batch,
-            "lr": targs.lr,
-            "seed": targs.seed,
-            "selected_by": f"validation {ckpt['metrics']}",
-        },
+        "training": training,
         "export": {
-            "command": f"cargo xtask export activity --data {args.data}",
+            "command": export_cmd,
             "thresholds_tuned_on": dataset_summary(ds.info) if train_info is not ds.info else "the training data's val split",
             "onnx_opset": 17,
             "onnxruntime": ort_version,
@@ -183,8 +210,10 @@ def export_activity(args):
             "date": datetime.date.today().isoformat(),
         },
         "limitations": LIMITATIONS,
-        "license": license_note(train_info),
+        "license": "; ".join(dict.fromkeys(license_note(m["info"]) for m in members)),
     }
+    if len(members) > 1:
+        card["ensemble"] = [{"data": dataset_summary(m["info"]), "training": m["training"]} for m in members]
     with open(card_path, "w") as f:
         json.dump(card, f, indent=2)
         f.write("\n")
@@ -262,10 +291,17 @@ def write_readme(out, card):
     lines += [
         "## Data",
         "",
-        f"{d['source']}: {d['songs']} songs of {d['seconds_per_song']} s at {d['sample_rate']} Hz.",
-        f"Timbres: {json.dumps(d['timbres'])}.",
-        f"Dataset command: `{d['command']}`.",
-        "",
+    ]
+    for i, m in enumerate(card.get("ensemble", [{"data": d}])):
+        md = m["data"]
+        lines += [
+            (f"Member {i + 1} of the ensemble, trained by `{m['training']['command']}`: " if "training" in m else "")
+            + f"{md['source']}: {md['songs']} songs of {md['seconds_per_song']} s at {md['sample_rate']} Hz.",
+            f"Timbres: {json.dumps(md['timbres'])}.",
+            f"Dataset command: `{md['command']}`.",
+            "",
+        ]
+    lines += [
         "## Features and model",
         "",
         f"- Features: {card['features']}; {card['n_mels']} bands {card['fmin']}–{card['fmax']} Hz, n_fft {card['frame_size']}, hop {card['hop_size']} at {card['sample_rate']} Hz; context {card['context_frames']} frames (1 s).",
@@ -274,7 +310,7 @@ def write_readme(out, card):
         "## Reproduce",
         "",
         "```sh",
-        d["command"] or "cargo xtask dataset",
+        *dict.fromkeys(m["data"]["command"] or "cargo xtask dataset" for m in card.get("ensemble", [{"data": d}])),
         card["training"]["command"],
         card["export"]["command"],
     ]
@@ -299,13 +335,13 @@ def write_readme(out, card):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", choices=["activity"])
-    ap.add_argument("--run", default=None, help="training output folder (default runs/<model>)")
+    ap.add_argument("--run", action="append", default=None, help="training output folder (default runs/<model>); give it more than once to export the ensemble of those runs (mean of their probabilities)")
     ap.add_argument("--data", default="data/synth")
     ap.add_argument("--out", default=None, help="default models/<model>")
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
-    args.run = args.run or os.path.join("runs", args.model)
+    args.run = args.run or [os.path.join("runs", args.model)]
     args.out = args.out or os.path.join("models", args.model)
     torch.manual_seed(args.seed)
     export_activity(args)

@@ -230,10 +230,18 @@ def song_features(song_dir: str, rate: int):
         raise ValueError(f"{meta}: {sr} Hz, the activity model needs {c['sample_rate']} Hz (render with --rate {c['sample_rate']})")
     x = x.mean(axis=0).astype(np.float32)
     f = features.logmel(x, c["sample_rate"], c["n_fft"], c["hop"], c["n_mels"], c["fmin"], c["fmax"], fb=_fb())
+    # Written under a private name and renamed into place, so a second training process that
+    # reads the same dataset never loads a half-written cache.
+    tmp = f"{cache}.{os.getpid()}.tmp"
     try:
-        np.save(cache, f)
+        with open(tmp, "wb") as fh:
+            np.save(fh, f)
+        os.replace(tmp, cache)
     except OSError:
-        pass
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
     return f, len(x)
 
 

@@ -150,6 +150,8 @@ def export_activity(args):
     if len(members) > 1:
         training = {"command": "\n".join(m["training"]["command"] for m in members), "members": [m["training"] for m in members]}
     export_cmd = f"cargo xtask export activity --data {args.data}" + "".join(f" --run {r}" for r in args.run if args.run != [os.path.join("runs", "activity")])
+    if args.predict_every != activity.CONFIG["predict_every"]:
+        export_cmd += f" --predict-every {args.predict_every}"
 
     # Thresholds tuned on the validation split (training timbres, unseen songs).
     val = activity.load_split(vargs, "val")
@@ -190,7 +192,7 @@ def export_activity(args):
         "fmin": c["fmin"],
         "fmax": c["fmax"],
         "context_frames": c["context"],
-        "predict_every": c["predict_every"],
+        "predict_every": args.predict_every,
         "features": "log-mel (dB): periodic Hann STFT, power, HTK-mel triangles, 10*log10(max(x, 1e-10)); frame t ends at (t+1)*hop",
         "inputs": [{"name": "logmel", "shape": [1, c["n_mels"], c["context"]]}],
         "outputs": [{"name": "probs", "shape": [1, len(ds.classes)]}],
@@ -340,7 +342,15 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="default models/<model>")
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--predict-every",
+        type=int,
+        default=activity.CONFIG["predict_every"],
+        help="hops between the plugin's predictions (default %(default)s: about 21.5 per second); an ensemble costs its members' sum per prediction",
+    )
     args = ap.parse_args(argv)
+    if args.predict_every < 1:
+        ap.error("--predict-every must be at least 1")
     args.run = args.run or [os.path.join("runs", args.model)]
     args.out = args.out or os.path.join("models", args.model)
     torch.manual_seed(args.seed)

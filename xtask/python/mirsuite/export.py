@@ -26,14 +26,15 @@ LIMITATIONS = (
     "the 'voice' class has only heard GM choir/voice patches. The held-out test split is "
     "rendered by oxisynth (FluidSynth's engine), because MuseScore General voices its pianos "
     "with modulators that rustysynth ignores (they came out as a 300 Hz low-passed thump, "
-    "piano AUROC 0.72); this model's training data was rendered by rustysynth, so part of the "
-    "remaining gap is the change of synthesizer (bass, organ and distorted guitar score lower "
-    "on the oxisynth test split). The weakest classes are electric piano, voice, brass, organ "
-    "and piano. 8x more training examples, loudness-normalized tracks, GM/MT-32 variation "
-    "presets, a mel-axis warp, the freepats GUS patches and oxisynth-rendered training data "
-    "did not beat this model (models/activity/experiments); real recordings are the next "
-    "step. The test split is 60 songs of 30 s, so per-class numbers for rare classes "
-    "(acoustic and distorted guitar) rest on few positives."
+    "piano AUROC 0.72). Which engine renders the training fonts moves single classes by up to "
+    "0.08 AUROC in opposite directions (oxisynth renders: piano and distorted guitar up, brass "
+    "down), so the shipped model trains on both (`--synth mixed`, a coin per track). The "
+    "weakest classes are brass, electric piano, organ, voice and synth pad. 8x more training "
+    "examples, loudness-normalized tracks, GM/MT-32 variation presets, a mel-axis warp, the "
+    "freepats GUS patches, single-engine training data and a two-net ensemble did not lift "
+    "held-out macro AUROC at 1 s above 0.942 (models/activity/experiments); real recordings "
+    "are the next step. The test split is 60 songs of 30 s, so per-class numbers for rare "
+    "classes (acoustic and distorted guitar) rest on few positives."
 )
 
 
@@ -314,12 +315,13 @@ def write_readme(out, card):
         "```sh",
         *dict.fromkeys(m["data"]["command"] or "cargo xtask dataset" for m in card.get("ensemble", [{"data": d}])),
         card["training"]["command"],
-        card["export"]["command"],
     ]
     tuned = card.get("responses_tuned_on")
+    if tuned and tuned.get("dataset_command"):
+        # Rendered before the export, which may tune its thresholds on the same data.
+        lines.append(tuned["dataset_command"])
+    lines.append(card["export"]["command"])
     if tuned:
-        if tuned.get("dataset_command"):
-            lines.append(tuned["dataset_command"])
         lines.append(tuned["command"])
     lines += [
         "cargo xtask eval activity" + (f" --data {card['responses_tuned_on']['data']}" if card.get("responses_tuned_on") else ""),

@@ -19,6 +19,7 @@ from . import activity, metrics
 from .data import Dataset
 
 TOLERANCE = 1e-4
+DEFAULT_VERSION = "1.0.0"
 
 LIMITATIONS = (
     "Trained only on synthesized music (General-MIDI SoundFonts, procedurally composed "
@@ -143,14 +144,17 @@ def export_activity(args):
     for m in members:
         m["info"] = m["info"] or ds.info
     train_info = members[0]["info"]
-    arch_desc = activity.ARCHS[members[0]["arch"]][1]
-    if len(members) > 1:
+    if len(members) == 1:
+        arch_desc = activity.ARCHS[members[0]["arch"]][1]
+        training = members[0]["training"]
+    else:
         descs = sorted({activity.ARCHS[m["arch"]][1] for m in members})
         arch_desc = f"ensemble: the mean of {len(members)} nets' probabilities; " + " | ".join(descs)
-    training = dict(members[0]["training"])
-    if len(members) > 1:
         training = {"command": "\n".join(m["training"]["command"] for m in members), "members": [m["training"] for m in members]}
+    # The call that reproduces this card: every option that differs from its default.
     export_cmd = f"cargo xtask export activity --data {args.data}" + "".join(f" --run {r}" for r in args.run if args.run != [os.path.join("runs", "activity")])
+    if args.version != DEFAULT_VERSION:
+        export_cmd += f" --version {args.version}"
     if args.predict_every != activity.CONFIG["predict_every"]:
         export_cmd += f" --predict-every {args.predict_every}"
 
@@ -342,7 +346,7 @@ def main(argv=None):
     ap.add_argument("--run", action="append", default=None, help="training output folder (default runs/<model>); give it more than once to export the ensemble of those runs (mean of their probabilities)")
     ap.add_argument("--data", default="data/synth")
     ap.add_argument("--out", default=None, help="default models/<model>")
-    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--version", default=DEFAULT_VERSION)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
         "--predict-every",

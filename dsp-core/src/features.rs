@@ -74,6 +74,17 @@ pub fn mel_filterbank(cfg: &MelConfig) -> Vec<f32> {
     fb
 }
 
+/// Per band of a row-major `[n_mels × bins]` filterbank, the half-open range of bins from its
+/// first to its last non-zero weight (empty for an all-zero band).
+fn band_support(fb: &[f32], bins: usize) -> Vec<(usize, usize)> {
+    fb.chunks(bins)
+        .map(|row| match row.iter().position(|w| *w != 0.0) {
+            Some(a) => (a, bins - row.iter().rev().position(|w| *w != 0.0).unwrap_or(0)),
+            None => (0, 0),
+        })
+        .collect()
+}
+
 /// Streaming log-mel: feed hops, get one feature frame per hop. Allocation-free after `new`.
 pub struct LogMel {
     cfg: MelConfig,
@@ -85,6 +96,9 @@ pub struct LogMel {
     scratch: Vec<Complex64>,
     power: Vec<f64>,
     fb: Vec<f32>,
+    /// Per mel band, the bins from its first to its last non-zero weight: the sum skips the
+    /// (exactly zero) rest of the row, ~15x fewer products, with bit-identical results.
+    support: Vec<(usize, usize)>,
 }
 
 impl LogMel {
@@ -98,6 +112,7 @@ impl LogMel {
         }
         let fft = RealFftPlanner::<f64>::new().plan_fft_forward(cfg.n_fft);
         let bins = cfg.n_fft / 2 + 1;
+        let fb = mel_filterbank(&cfg);
         Ok(LogMel {
             cfg,
             history: vec![0.0; cfg.n_fft],
@@ -107,7 +122,8 @@ impl LogMel {
             scratch: fft.make_scratch_vec(),
             fft,
             power: vec![0.0; bins],
-            fb: mel_filterbank(&cfg),
+            support: band_support(&fb, bins),
+            fb,
         })
     }
 
@@ -137,8 +153,9 @@ impl LogMel {
         }
         let bins = self.power.len();
         for (m, o) in out.iter_mut().enumerate().take(self.cfg.n_mels) {
-            let row = &self.fb[m * bins..(m + 1) * bins];
-            let e: f64 = row.iter().zip(&self.power).map(|(w, p)| *w as f64 * p).sum();
+            let (a, b) = self.support[m];
+            let row = &self.fb[m * bins + a..m * bins + b];
+            let e: f64 = row.iter().zip(&self.power[a..b]).map(|(w, p)| *w as f64 * p).sum();
             *o = (10.0 * e.max(POWER_FLOOR as f64).log10()) as f32;
         }
     }
@@ -168,6 +185,32 @@ mod tests {
 
     fn cfg() -> MelConfig {
         MelConfig { sample_rate: 22_050, n_fft: 1024, hop: 512, n_mels: 64, fmin: 30.0, fmax: 11_025.0 }
+    }
+
+    #[test]
+    fn band_support_sum_equals_the_dense_sum_bit_for_bit() {
+        let mut lm = LogMel::new(cfg()).unwrap();
+        let mut state = 1u64;
+        let mut out = vec![0.0f32; 64];
+        for _ in 0..8 {
+            let hop: Vec<f32> = (0..512)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((state >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * 0.5
+                })
+                .collect();
+            lm.push_hop(&hop, &mut out);
+            let bins = lm.power.len();
+            for (m, o) in out.iter().enumerate() {
+                let row = &lm.fb[m * bins..(m + 1) * bins];
+                let e: f64 = row.iter().zip(&lm.power).map(|(w, p)| *w as f64 * p).sum();
+                let dense = (10.0 * e.max(POWER_FLOOR as f64).log10()) as f32;
+                assert_eq!(o.to_bits(), dense.to_bits(), "band {m}");
+            }
+        }
+        assert!(lm.support.iter().all(|&(a, b)| a < b), "every band has weights");
+        let used: usize = lm.support.iter().map(|&(a, b)| b - a).sum();
+        assert!(used * 8 < 64 * 513, "support covers {used} of {} weights", 64 * 513);
     }
 
     #[test]

@@ -154,6 +154,42 @@ impl Model {
         Ok(())
     }
 
+    /// Times each node of the optimized plan over `iters` runs on `inputs` (benchmarks; worker
+    /// or offline use only). Returns `(node name, operator, median ms)` in plan order.
+    pub fn profile_nodes(&mut self, inputs: &[&[f32]], iters: usize) -> Result<Vec<(String, String, f64)>, ModelError> {
+        let mut times: Vec<Vec<f64>> = Vec::new();
+        let mut names: Vec<(String, String)> = Vec::new();
+        for _ in 0..iters.max(1) {
+            let mut tensors = TVec::with_capacity(inputs.len());
+            for (data, spec) in inputs.iter().zip(&self.card.inputs) {
+                tensors.push(Tensor::from_shape(&spec.shape, data).map_err(run_err)?.into_tvalue());
+            }
+            let mut k = 0;
+            self.state
+                .run_plan_with_eval(tensors, |ctx, state, node, input| {
+                    let start = std::time::Instant::now();
+                    let out = tract_onnx::tract_core::plan::eval(ctx, state, node, input);
+                    let ms = start.elapsed().as_secs_f64() * 1e3;
+                    if k == times.len() {
+                        times.push(Vec::new());
+                        names.push((node.name.clone(), node.op().name().to_string()));
+                    }
+                    times[k].push(ms);
+                    k += 1;
+                    out
+                })
+                .map_err(run_err)?;
+        }
+        Ok(names
+            .into_iter()
+            .zip(times)
+            .map(|((name, op), mut t)| {
+                t.sort_by(f64::total_cmp);
+                (name, op, t[t.len() / 2])
+            })
+            .collect())
+    }
+
     /// Convenience for tests and offline tools: runs with owned output buffers.
     pub fn run_vec(&mut self, inputs: &[&[f32]]) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut outs: Vec<Vec<f32>> = self.card.outputs.iter().map(|s| vec![0.0; s.len()]).collect();

@@ -89,3 +89,15 @@ fn shapes_that_disagree_with_the_card_are_typed_errors() {
     let err = model.run_vec(&[&[0.0; 10]]).unwrap_err();
     assert!(matches!(err, ModelError::Run(_)), "{err}");
 }
+
+#[test]
+fn node_profile_covers_the_plan_and_leaves_results_unchanged() {
+    let mut model = tiny_model();
+    let x = vec![0.25f32; 129 * 4];
+    let before = model.run_vec(&[&x]).unwrap();
+    let nodes = model.profile_nodes(&[&x], 5).unwrap();
+    assert!(nodes.len() >= 2, "expected the plan's nodes, got {nodes:?}");
+    assert!(nodes.iter().all(|(name, op, ms)| !name.is_empty() && !op.is_empty() && ms.is_finite() && *ms >= 0.0));
+    // The same plan keeps running normally afterwards.
+    assert_eq!(model.run_vec(&[&x]).unwrap(), before);
+}

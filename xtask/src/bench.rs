@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: per shipped model, tract single-thread time against ONNX Runtime
-//! single-thread time on the same file and input (in one run, as a ratio); per plugin, the CPU
-//! cost as a real-time factor at 48 kHz stereo.
+//! single-thread time on the same file and input (alternating blocks of runs, the ratio taken
+//! block by block); per plugin, the CPU cost as a real-time factor at 48 kHz stereo.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,35 +27,103 @@ fn golden_input(dir: &Path, card: &ModelCard) -> Result<Vec<Vec<f32>>> {
     Ok(inputs)
 }
 
-/// Times tract on `dir`'s model (median ms per run, single thread).
-fn tract_ms(dir: &Path, iters: usize) -> Result<f64> {
+/// Pins the calling thread, and the processes it starts, to the CPU it runs on until dropped
+/// (then restores the previous affinity), so that tract and ONNX Runtime are timed on the same
+/// core: on a shared machine one core can be busier than the other for minutes.
+struct PinToCurrentCpu {
+    #[cfg(target_os = "linux")]
+    previous: Option<libc::cpu_set_t>,
+}
+
+impl PinToCurrentCpu {
+    #[cfg(target_os = "linux")]
+    fn new() -> Self {
+        // SAFETY: plain libc calls on zero-initialized, correctly sized cpu_set_t values for
+        // the calling thread (pid 0).
+        unsafe {
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            let mut previous: libc::cpu_set_t = std::mem::zeroed();
+            let cpu = libc::sched_getcpu();
+            if cpu < 0 || libc::sched_getaffinity(0, size, &mut previous) != 0 {
+                return PinToCurrentCpu { previous: None };
+            }
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu as usize, &mut one);
+            let ok = libc::sched_setaffinity(0, size, &one) == 0;
+            PinToCurrentCpu { previous: ok.then_some(previous) }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn new() -> Self {
+        PinToCurrentCpu {}
+    }
+}
+
+impl Drop for PinToCurrentCpu {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(previous) = &self.previous {
+            // SAFETY: restores the mask read in `new` for the same thread.
+            unsafe {
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), previous);
+            }
+        }
+    }
+}
+
+/// Times tract and ONNX Runtime (both single-threaded) on `dir`'s model and the golden input,
+/// in `rounds` alternating blocks of `block` runs each, pinned to one CPU: ONNX Runtime runs in
+/// a persistent `mirsuite.bench_ort --serve` process that times a block whenever asked, so the
+/// two engines take turns on the same core and machine state. Returns the medians over blocks of tract's and ORT's
+/// per-block median ms, and the median of the per-round ratios (robust to the machine's speed
+/// drifting during the measurement, as it does on shared machines).
+fn paired_ms(root: &Path, dir: &Path, rounds: usize, block: usize) -> Result<(f64, f64, f64)> {
+    use std::io::{BufRead, BufReader, Write};
     let card = ModelCard::from_path(dir.join("card.json"))?;
     let inputs = golden_input(dir, &card)?;
     let mut model = Model::from_path(dir.join("model.onnx"), card)?;
     let views: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
-    for _ in 0..30 {
-        model.run_vec(&views)?;
-    }
-    let mut t = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        let s = Instant::now();
-        model.run_vec(&views)?;
-        t.push(s.elapsed().as_secs_f64() * 1e3);
-    }
-    Ok(median(t))
-}
-
-fn ort_ms(root: &Path, dir: &Path, iters: usize) -> Result<f64> {
-    let out = python(root)
-        .args(["-m", "mirsuite.bench_ort", "--iters", &iters.to_string(), "--model"])
+    // Both engines on one CPU: this thread, and the ORT process that inherits its affinity.
+    let _pin = PinToCurrentCpu::new();
+    let mut child = python(root)
+        .args(["-m", "mirsuite.bench_ort", "--serve", "--model"])
         .arg(dir.join("model.onnx"))
         .arg("--golden")
         .arg(dir.join("golden.json"))
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .context("cannot run python3 -m mirsuite.bench_ort")?;
-    anyhow::ensure!(out.status.success(), "bench_ort failed: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    v["median_ms"].as_f64().context("no median_ms")
+    let mut to_ort = child.stdin.take().context("bench_ort stdin")?;
+    let mut from_ort = BufReader::new(child.stdout.take().context("bench_ort stdout")?);
+    let mut read = |what: &str| -> Result<serde_json::Value> {
+        let mut line = String::new();
+        from_ort.read_line(&mut line)?;
+        serde_json::from_str(&line).with_context(|| format!("bench_ort {what}: {line:?} (is onnxruntime installed?)"))
+    };
+    read("start")?;
+    for _ in 0..30 {
+        model.run_vec(&views)?;
+    }
+    let (mut t, mut o, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let mut times = Vec::with_capacity(block);
+        for _ in 0..block {
+            let s = Instant::now();
+            model.run_vec(&views)?;
+            times.push(s.elapsed().as_secs_f64() * 1e3);
+        }
+        let tm = median(times);
+        writeln!(to_ort, "{block}")?;
+        let om = read("block")?["median_ms"].as_f64().context("no median_ms")?;
+        t.push(tm);
+        o.push(om);
+        r.push(tm / om);
+    }
+    drop(to_ort);
+    let _ = child.wait();
+    Ok((median(t), median(o), median(r)))
 }
 
 fn noise(rate: u32, seconds: f64) -> Audio {
@@ -92,8 +160,26 @@ fn activity_runner_rtf(dir: &Path) -> Result<(f64, usize)> {
     Ok((start.elapsed().as_secs_f64() / 30.0, latency))
 }
 
+/// Prints tract's time per plan node of `dir`'s model, slowest first (where the time goes
+/// when tract trails ONNX Runtime).
+fn print_nodes(dir: &Path) -> Result<()> {
+    let card = ModelCard::from_path(dir.join("card.json"))?;
+    let inputs = golden_input(dir, &card)?;
+    let mut model = Model::from_path(dir.join("model.onnx"), card)?;
+    let views: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
+    model.profile_nodes(&views, 30)?;
+    let mut nodes = model.profile_nodes(&views, 300)?;
+    let total: f64 = nodes.iter().map(|n| n.2).sum();
+    nodes.sort_by(|a, b| b.2.total_cmp(&a.2));
+    println!("  per node (median ms of 300 runs; sum {total:.4} ms):");
+    for (name, op, ms) in nodes.iter().filter(|n| n.2 >= 0.001) {
+        println!("  {ms:>9.4} {:>5.1} %  {op:<24} {name}", 100.0 * ms / total);
+    }
+    Ok(())
+}
+
 /// Runs the benchmark and prints/writes the results.
-pub fn bench(root: &Path, json: Option<PathBuf>, models: Option<PathBuf>) -> Result<()> {
+pub fn bench(root: &Path, json: Option<PathBuf>, models: Option<PathBuf>, nodes: bool) -> Result<()> {
     let mut metrics = serde_json::Map::new();
     let shipped = models.is_none();
     let models_dir = models.unwrap_or_else(|| root.join("models"));
@@ -105,15 +191,20 @@ pub fn bench(root: &Path, json: Option<PathBuf>, models: Option<PathBuf>) -> Res
         .collect();
     dirs.sort();
     println!("{:<12} {:>10} {:>10} {:>8}", "model", "tract ms", "ORT ms", "ratio");
+    println!("(15 alternating blocks of 100 runs each; medians over blocks, ratio per block)");
     for dir in &dirs {
         let name = dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        let t = tract_ms(dir, 500)?;
-        let o = ort_ms(root, dir, 500)?;
-        println!("{name:<12} {t:>10.4} {o:>10.4} {:>8.2}", t / o);
+        let (t, o, ratio) = paired_ms(root, dir, 15, 100)?;
+        println!("{name:<12} {t:>10.4} {o:>10.4} {ratio:>8.2}");
         metrics.insert(format!("{name}.tract_ms"), t.into());
         metrics.insert(format!("{name}.ort_ms"), o.into());
-        metrics.insert(format!("{name}.tract_vs_ort"), (t / o).into());
-        if shipped && name == "activity" {
+        metrics.insert(format!("{name}.tract_vs_ort"), ratio.into());
+        if nodes {
+            print_nodes(dir)?;
+        }
+        // Any activity model (the shipped one, or a candidate folder given with --models).
+        let is_activity = ModelCard::from_path(dir.join("card.json")).is_ok_and(|c| c.name == "activity");
+        if is_activity {
             let (rtf, latency) = activity_runner_rtf(dir)?;
             println!(
                 "{name:<12} runner at 48 kHz stereo, 512-frame buffers: real-time factor {rtf:.5} ({:.3} % of one core), results latency {latency} frames ({:.1} ms)",

@@ -183,9 +183,13 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
         /// Benchmark the model folders (model.onnx + card.json + golden.json) under this folder
-        /// instead of `models/`, e.g. candidates before they ship; plugins are skipped.
+        /// instead of `models/`, e.g. candidates before they ship (an activity model also gets its
+        /// runner cost); plugins are skipped.
         #[arg(long)]
         models: Option<PathBuf>,
+        /// Also print each model's tract time per plan node (median of 300 runs), slowest first.
+        #[arg(long)]
+        nodes: bool,
     },
     /// Passed through to nice-plug-xtask (bundle, bundle-universal, known-packages).
     #[command(external_subcommand)]
@@ -298,7 +302,7 @@ fn main() -> Result<()> {
                 other => bail!("no evaluation for model {other:?} yet (models: activity)"),
             }
         }
-        Command::Bench { json, models } => xtask::bench::bench(&root, json, models),
+        Command::Bench { json, models, nodes } => xtask::bench::bench(&root, json, models, nodes),
         Command::Other(args) => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }

@@ -81,7 +81,8 @@ pub struct MeterParams {
     /// Averaging time of the probabilities (with matching thresholds).
     #[id = "response"]
     pub response: EnumParam<ResponseParam>,
-    /// Median filter over predictions (odd length, 1 = off); ~47 ms per step.
+    /// Median filter over predictions (odd length, 1 = off); one step is one prediction (~70 ms
+    /// with the shipped model, 14.4 per second).
     #[id = "smoothing"]
     pub smoothing: IntParam,
     /// Send activity as MIDI CC.

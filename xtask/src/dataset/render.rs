@@ -48,8 +48,15 @@ pub enum Engine {
     Mixed,
 }
 
+/// The synthesizer that renders one track: what [`Engine`] resolves to per track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrackEngine {
+    RustySynth,
+    OxiSynth,
+}
+
 impl Engine {
-    /// Parses `rustysynth` or `oxisynth`.
+    /// Parses `rustysynth`, `oxisynth` or `mixed`.
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "rustysynth" => Ok(Engine::RustySynth),
@@ -279,19 +286,19 @@ impl TimbreSet {
 
     /// The engine that renders the next font track: the set's own, or with [`Engine::Mixed`] a
     /// fair coin (drawn from `rng` only then, so the other engines' renders stay as they were).
-    fn draw_engine(&self, rng: &mut ChaCha8Rng) -> Engine {
+    fn draw_engine(&self, rng: &mut ChaCha8Rng) -> TrackEngine {
         match self.engine {
-            Engine::Mixed if rng.gen_bool(0.5) => Engine::OxiSynth,
-            Engine::Mixed => Engine::RustySynth,
-            e => e,
+            Engine::Mixed if rng.gen_bool(0.5) => TrackEngine::OxiSynth,
+            Engine::Mixed | Engine::RustySynth => TrackEngine::RustySynth,
+            Engine::OxiSynth => TrackEngine::OxiSynth,
         }
     }
 
     /// Timbre description suffix naming the engine, where a set mixes them.
-    fn engine_note(&self, engine: Engine) -> &'static str {
+    fn engine_note(&self, engine: TrackEngine) -> &'static str {
         match (self.engine, engine) {
-            (Engine::Mixed, Engine::RustySynth) => " [rustysynth]",
-            (Engine::Mixed, _) => " [oxisynth]",
+            (Engine::Mixed, TrackEngine::RustySynth) => " [rustysynth]",
+            (Engine::Mixed, TrackEngine::OxiSynth) => " [oxisynth]",
             _ => "",
         }
     }
@@ -586,12 +593,12 @@ pub fn preset_peak(font: &Arc<SoundFont>, bank: u16, program: u8, keys: &[u8], r
     Ok(peak)
 }
 
-/// Renders one track with font `font` of `set`, by `engine` (the set's, or for a mixed set the
-/// one drawn for this track).
+/// Renders one track with font `font` of `set` on `engine` ([`TimbreSet::draw_engine`]'s pick
+/// for this track).
 #[allow(clippy::too_many_arguments)]
 fn render_font_track(
     set: &TimbreSet,
-    engine: Engine,
+    engine: TrackEngine,
     font: usize,
     tr: &Track,
     kit: Option<&Kit>,
@@ -601,8 +608,8 @@ fn render_font_track(
     send: i32,
 ) -> Result<[Vec<f32>; 2]> {
     match engine {
-        Engine::RustySynth => render_track(&set.fonts[font].1, tr, kit, preset, rate, frames, send),
-        Engine::OxiSynth | Engine::Mixed => render_track_oxi(&set.oxi[font], tr, kit, preset, rate, frames, send),
+        TrackEngine::RustySynth => render_track(&set.fonts[font].1, tr, kit, preset, rate, frames, send),
+        TrackEngine::OxiSynth => render_track_oxi(&set.oxi[font], tr, kit, preset, rate, frames, send),
     }
 }
 

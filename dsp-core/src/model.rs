@@ -123,21 +123,7 @@ impl Model {
                 outputs.len()
             )));
         }
-        let mut tensors = TVec::with_capacity(inputs.len());
-        for (data, spec) in inputs.iter().zip(&self.card.inputs) {
-            if data.len() != spec.len() {
-                return Err(ModelError::Run(format!(
-                    "input {} has {} values, shape {:?} needs {}",
-                    spec.name,
-                    data.len(),
-                    spec.shape,
-                    spec.len()
-                )));
-            }
-            let t = Tensor::from_shape(&spec.shape, data).map_err(run_err)?;
-            tensors.push(t.into_tvalue());
-        }
-        let results = self.state.run(tensors).map_err(run_err)?;
+        let results = self.state.run(self.input_tensors(inputs)?).map_err(run_err)?;
         for ((out, res), spec) in outputs.iter_mut().zip(results.iter()).zip(&self.card.outputs) {
             let plain = res.try_as_plain_ram().map_err(run_err)?;
             let view = plain.as_slice::<f32>().map_err(run_err)?;
@@ -154,16 +140,31 @@ impl Model {
         Ok(())
     }
 
+    /// The card's input tensors holding `inputs` (each checked against its shape).
+    fn input_tensors(&self, inputs: &[&[f32]]) -> Result<TVec<TValue>, ModelError> {
+        let mut tensors = TVec::with_capacity(inputs.len());
+        for (data, spec) in inputs.iter().zip(&self.card.inputs) {
+            if data.len() != spec.len() {
+                return Err(ModelError::Run(format!(
+                    "input {} has {} values, shape {:?} needs {}",
+                    spec.name,
+                    data.len(),
+                    spec.shape,
+                    spec.len()
+                )));
+            }
+            tensors.push(Tensor::from_shape(&spec.shape, data).map_err(run_err)?.into_tvalue());
+        }
+        Ok(tensors)
+    }
+
     /// Times each node of the optimized plan over `iters` runs on `inputs` (benchmarks; worker
     /// or offline use only). Returns `(node name, operator, median ms)` in plan order.
     pub fn profile_nodes(&mut self, inputs: &[&[f32]], iters: usize) -> Result<Vec<(String, String, f64)>, ModelError> {
         let mut times: Vec<Vec<f64>> = Vec::new();
         let mut names: Vec<(String, String)> = Vec::new();
         for _ in 0..iters.max(1) {
-            let mut tensors = TVec::with_capacity(inputs.len());
-            for (data, spec) in inputs.iter().zip(&self.card.inputs) {
-                tensors.push(Tensor::from_shape(&spec.shape, data).map_err(run_err)?.into_tvalue());
-            }
+            let tensors = self.input_tensors(inputs)?;
             let mut k = 0;
             self.state
                 .run_plan_with_eval(tensors, |ctx, state, node, input| {

@@ -72,17 +72,21 @@ impl Drop for PinToCurrentCpu {
     }
 }
 
-/// Times tract and ONNX Runtime (both single-threaded) on `dir`'s model and the golden input,
-/// in `rounds` alternating blocks of `block` runs each, pinned to one CPU: ONNX Runtime runs in
-/// a persistent `mirsuite.bench_ort --serve` process that times a block whenever asked, so the
-/// two engines take turns on the same core and machine state. Returns the medians over blocks of tract's and ORT's
-/// per-block median ms, and the median of the per-round ratios (robust to the machine's speed
-/// drifting during the measurement, as it does on shared machines).
-fn paired_ms(root: &Path, dir: &Path, rounds: usize, block: usize) -> Result<(f64, f64, f64)> {
+/// Times tract (`model`, loaded from `dir`) and ONNX Runtime (both single-threaded) on the
+/// golden `inputs`, in `rounds` alternating blocks of `block` runs each, pinned to one CPU: ONNX
+/// Runtime runs in a persistent `mirsuite.bench_ort --serve` process that times a block whenever
+/// asked, so the two engines take turns on the same core and machine state. Returns the medians
+/// over blocks of tract's and ORT's per-block median ms, and the median of the per-round ratios
+/// (robust to the machine's speed drifting during the measurement, as it does on shared machines).
+fn paired_ms(
+    root: &Path,
+    dir: &Path,
+    model: &mut Model,
+    inputs: &[Vec<f32>],
+    rounds: usize,
+    block: usize,
+) -> Result<(f64, f64, f64)> {
     use std::io::{BufRead, BufReader, Write};
-    let card = ModelCard::from_path(dir.join("card.json"))?;
-    let inputs = golden_input(dir, &card)?;
-    let mut model = Model::from_path(dir.join("model.onnx"), card)?;
     let views: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
     // Both engines on one CPU: this thread, and the ORT process that inherits its affinity.
     let _pin = PinToCurrentCpu::new();
@@ -144,9 +148,7 @@ fn noise(rate: u32, seconds: f64) -> Audio {
 
 /// The activity model's cost inside the runner (48 kHz stereo in, resampled, offline so the
 /// measured wall time is the full compute).
-fn activity_runner_rtf(dir: &Path) -> Result<(f64, usize)> {
-    let card = ModelCard::from_path(dir.join("card.json"))?;
-    let model = Model::from_path(dir.join("model.onnx"), card)?;
+fn activity_runner_rtf(model: Model) -> Result<(f64, usize)> {
     let mut runner = ModelRunner::spawn(RunnerConfig::offline(48_000, 512), ActivityTask::new(model, 2)?)?;
     let latency = runner.latency();
     let a = noise(48_000, 30.0);
@@ -160,12 +162,9 @@ fn activity_runner_rtf(dir: &Path) -> Result<(f64, usize)> {
     Ok((start.elapsed().as_secs_f64() / 30.0, latency))
 }
 
-/// Prints tract's time per plan node of `dir`'s model, slowest first (where the time goes
+/// Prints tract's time per plan node of `model` on `inputs`, slowest first (where the time goes
 /// when tract trails ONNX Runtime).
-fn print_nodes(dir: &Path) -> Result<()> {
-    let card = ModelCard::from_path(dir.join("card.json"))?;
-    let inputs = golden_input(dir, &card)?;
-    let mut model = Model::from_path(dir.join("model.onnx"), card)?;
+fn print_nodes(model: &mut Model, inputs: &[Vec<f32>]) -> Result<()> {
     let views: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
     model.profile_nodes(&views, 30)?;
     let mut nodes = model.profile_nodes(&views, 300)?;
@@ -194,18 +193,20 @@ pub fn bench(root: &Path, json: Option<PathBuf>, models: Option<PathBuf>, nodes:
     println!("(15 alternating blocks of 100 runs each; medians over blocks, ratio per block)");
     for dir in &dirs {
         let name = dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        let (t, o, ratio) = paired_ms(root, dir, 15, 100)?;
+        let card = ModelCard::from_path(dir.join("card.json"))?;
+        let inputs = golden_input(dir, &card)?;
+        let mut model = Model::from_path(dir.join("model.onnx"), card)?;
+        let (t, o, ratio) = paired_ms(root, dir, &mut model, &inputs, 15, 100)?;
         println!("{name:<12} {t:>10.4} {o:>10.4} {ratio:>8.2}");
         metrics.insert(format!("{name}.tract_ms"), t.into());
         metrics.insert(format!("{name}.ort_ms"), o.into());
         metrics.insert(format!("{name}.tract_vs_ort"), ratio.into());
         if nodes {
-            print_nodes(dir)?;
+            print_nodes(&mut model, &inputs)?;
         }
         // Any activity model (the shipped one, or a candidate folder given with --models).
-        let is_activity = ModelCard::from_path(dir.join("card.json")).is_ok_and(|c| c.name == "activity");
-        if is_activity {
-            let (rtf, latency) = activity_runner_rtf(dir)?;
+        if model.card().name == "activity" {
+            let (rtf, latency) = activity_runner_rtf(model)?;
             println!(
                 "{name:<12} runner at 48 kHz stereo, 512-frame buffers: real-time factor {rtf:.5} ({:.3} % of one core), results latency {latency} frames ({:.1} ms)",
                 rtf * 100.0,

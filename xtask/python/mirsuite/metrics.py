@@ -4,7 +4,9 @@ Segments are 1 s; 5 s, 10 s and track level max-pool the 1 s predictions and lab
 track (the thesis' protocol). F1 is the thesis' definition: per instrument, the mean of the F1 of
 the positive class and the F1 of the negative class, then averaged over instruments. AUROC is
 macro over classes that have both labels in the pooled set; LRAP (scikit-learn) over segments
-with at least one active class.
+with at least one active class. The 1 s macro AUROC and F1 also get a 95 % interval from a
+song-level bootstrap (`--bootstrap N` resamples of the split's songs, seeded): with a few hundred
+30 s songs, which songs the split happens to hold moves these scores by about ±0.01.
 
     python -m mirsuite.metrics activity --preds P.npz --json OUT.json --plot OUT.png
 where P (JSON, written by `cargo xtask eval`) holds `probs` [segments][classes], `labels`
@@ -79,6 +81,57 @@ def activity_metrics(probs, labels, track, thresholds, classes):
         for name, v in m["f1_per_class"].items():
             flat[f"f1.{name}.{scale}"] = v
     return flat, detail
+
+
+def fast_auroc(y, score):
+    """AUROC as the Mann–Whitney statistic with average ranks for ties: the same number as
+    scikit-learn's `roc_auc_score` (up to rounding), without its per-call checks, for the
+    bootstrap's many resamples."""
+    from scipy.stats import rankdata
+
+    pos = y.astype(bool)
+    n1 = int(pos.sum())
+    n0 = len(y) - n1
+    r = rankdata(score)
+    return float((r[pos].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+
+
+def fast_thesis_f1(l, hat):
+    """`thesis_f1` of every column of 0/1 arrays [segments, classes] at once (F1 = 2TP/(2TP+FP+FN)
+    per class and polarity, 0 where undefined, as scikit-learn's zero_division=0)."""
+    l, hat = l.astype(bool), hat.astype(bool)
+    tp = (l & hat).sum(axis=0)
+    tn = (~l & ~hat).sum(axis=0)
+    err = (l != hat).sum(axis=0)
+    f = lambda t: np.divide(2.0 * t, 2.0 * t + err, out=np.zeros(len(t)), where=(2 * t + err) > 0)
+    return 0.5 * (f(tp) + f(tn))
+
+
+def bootstrap_ci(probs, labels, track, thresholds, n=1000, seed=0, level=0.95):
+    """Song-level bootstrap of the 1 s macro AUROC and F1: tracks drawn with replacement (the
+    test split's songs are its independent units, its segments are not), `n` resamples, seeded.
+    Returns {"auroc.1s": [low, high], "f1.1s": [low, high], "resamples": n, "songs": k}; a
+    resample where a class has a single label value averages over the classes that have both,
+    as the point estimate does."""
+    rng = np.random.default_rng(seed)
+    tracks = np.unique(track)
+    rows = [np.where(track == t)[0] for t in tracks]
+    th = np.asarray(thresholds)[None, :]
+    auc, f1 = [], []
+    for _ in range(n):
+        idx = np.concatenate([rows[i] for i in rng.integers(len(rows), size=len(rows))])
+        p, l = probs[idx], labels[idx]
+        aucs = [fast_auroc(l[:, c], p[:, c]) for c in range(l.shape[1]) if 0 < l[:, c].sum() < len(l)]
+        auc.append(np.mean(aucs) if aucs else np.nan)
+        f1.append(float(np.mean(fast_thesis_f1(l, p >= th))))
+    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+    return {
+        "auroc.1s": [float(x) for x in np.nanpercentile(auc, q)] if np.isfinite(auc).any() else None,
+        "f1.1s": [float(x) for x in np.percentile(f1, q)],
+        "level": level,
+        "resamples": n,
+        "songs": int(len(tracks)),
+    }
 
 
 def tune_thresholds(probs, labels, classes, grid=None):
@@ -167,6 +220,7 @@ def main():
     ap.add_argument("--split", default="test")
     ap.add_argument("--update-card", default=None, help="model folder whose card/README get these metrics")
     ap.add_argument("--tune", type=float, default=None, help="tune every response's thresholds here; default averaging (s)")
+    ap.add_argument("--bootstrap", type=int, default=1000, help="song-level bootstrap resamples for the 1 s intervals (0: none)")
     args = ap.parse_args()
     with open(args.preds) as f:
         d = json.load(f)
@@ -185,8 +239,9 @@ def main():
     probs = np.array(d["probs"], dtype=np.float64)
     flat, detail = activity_metrics(probs, labels, track, d["thresholds"], classes)
     responses = response_table(d, labels, track, classes)
+    ci = bootstrap_ci(probs, labels, track, d["thresholds"], n=args.bootstrap) if args.bootstrap > 0 else None
     with open(args.json, "w") as f:
-        json.dump({"model": args.model, "split": args.split, "averaging_seconds": d.get("averaging_seconds", 0.0), "metrics": flat, "responses": responses, "detail": detail}, f, indent=2)
+        json.dump({"model": args.model, "split": args.split, "averaging_seconds": d.get("averaging_seconds", 0.0), "metrics": flat, "ci95": ci, "responses": responses, "detail": detail}, f, indent=2)
     if args.plot:
         plot(detail, classes, args.plot)
     if args.update_card:
@@ -196,6 +251,9 @@ def main():
             card["metrics"][f"{args.split}_command"] = "cargo xtask eval activity"
             if responses:
                 card["metrics"][f"{args.split}_responses"] = responses
+            if ci:
+                card["metrics"][f"{args.split}_ci95"] = ci
+            card["metrics"][f"{args.split}_songs"] = int(len(np.unique(track)))
 
         update_card(args.update_card, put)
     if responses:
@@ -208,6 +266,9 @@ def main():
     print(f"{'scale':<6} {'AUROC':>7} {'LRAP':>7} {'F1':>7}")
     for scale in SCALES:
         print(f"{scale:<6} {flat[f'auroc.{scale}']:7.4f} {flat[f'lrap.{scale}']:7.4f} {flat[f'f1.{scale}']:7.4f}")
+    if ci and ci["auroc.1s"]:
+        a, f = ci["auroc.1s"], ci["f1.1s"]
+        print(f"1 s, {ci['level']:.0%} song-bootstrap interval ({ci['songs']} songs, {ci['resamples']} resamples): AUROC {a[0]:.4f}–{a[1]:.4f}, F1 {f[0]:.4f}–{f[1]:.4f}")
     print(f"\n{'class':<22} {'AUROC 1s':>9} {'F1 1s':>7}")
     for c in classes:
         print(f"{c:<22} {detail['1s']['auroc_per_class'].get(c, float('nan')):9.4f} {detail['1s']['f1_per_class'][c]:7.4f}")

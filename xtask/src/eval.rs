@@ -32,6 +32,88 @@ pub struct EvalOptions {
     /// Tune every response's thresholds on this split and make this averaging time (s) the
     /// card's default, instead of measuring.
     pub tune: Option<f32>,
+    /// A second model folder run on the same songs with its own card's default response: the
+    /// metrics then add a paired song-bootstrap interval of the difference (this model − it).
+    pub baseline: Option<PathBuf>,
+}
+
+/// What a model's run over a split's songs produced: per response, the probability shown at the
+/// end of every whole second, with the labels of that second and its song, and display lags.
+struct SplitRun {
+    probs: Vec<Vec<Vec<f32>>>,
+    lags: Vec<Lags>,
+    labels: Vec<Vec<u8>>,
+    track: Vec<usize>,
+    audio_seconds: f64,
+}
+
+/// Runs `model` (through the plugin's own task and gate code) over `songs` of `opts.split` and
+/// collects 1 s segments for every response in `resp`; display lags only with `measure_lags`
+/// (they need tuned thresholds).
+fn run_split(
+    opts: &EvalOptions,
+    model: Model,
+    resp: &[Response],
+    songs: &[String],
+    label_rate: usize,
+    measure_lags: bool,
+) -> Result<SplitRun> {
+    let classes = model.card().classes.len();
+    let mut task = ActivityTask::new(model, 2)?;
+    let (rate, hop) = (task.sample_rate(), task.hop());
+    let pps = task.predictions_per_second();
+    let mut out = SplitRun {
+        probs: vec![Vec::new(); resp.len()],
+        lags: resp.iter().map(|_| Lags::default()).collect(),
+        labels: Vec::new(),
+        track: Vec::new(),
+        audio_seconds: 0.0,
+    };
+    for (i, song) in songs.iter().enumerate() {
+        let dir = opts.data.join(&opts.split).join(song);
+        let mut audio = read_wav(&dir.join("mix.wav"))?;
+        if audio.sample_rate != rate {
+            audio.channels = dsp_core::resample::resample_offline(&audio.channels, audio.sample_rate, rate)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        if audio.channels.len() == 1 {
+            audio.channels.push(audio.channels[0].clone());
+        }
+        audio.channels.truncate(2);
+        let frames = audio.channels[0].len();
+        out.audio_seconds += frames as f64 / rate as f64;
+        let preds = activity_predictions(&mut task, &audio.channels)?;
+        let lab = read_labels(&dir.join("activity.npy"), classes)?;
+        let hops: Vec<usize> = preds.iter().map(|(h, _)| *h).collect();
+        let raw: Vec<Vec<f32>> = preds.into_iter().map(|(_, p)| p).collect();
+        let times: Vec<f32> = hops.iter().map(|h| ((h + 1) * hop) as f32 / rate as f32).collect();
+        let streams: Vec<_> = resp.iter().map(|r| gate_stream(&raw, r, pps, DEFAULT_MEDIAN)).collect();
+        if measure_lags {
+            for (lag, (_, gates)) in out.lags.iter_mut().zip(&streams) {
+                for c in 0..classes {
+                    let g: Vec<bool> = gates.iter().map(|s| s[c]).collect();
+                    let l: Vec<u8> = lab.iter().map(|r| r[c]).collect();
+                    lag.add(&times, &g, &l, label_rate);
+                }
+            }
+        }
+        for k in 0..frames / rate as usize {
+            // The prediction shown at the end of second k covers that second.
+            let t_end = (((k + 1) * rate as usize) as f64 / hop as f64).round() as usize - 1;
+            let Some(j) = hops.iter().rposition(|h| *h <= t_end) else { continue };
+            let (a, b) = (k * label_rate, ((k + 1) * label_rate).min(lab.len()));
+            if a >= b {
+                continue;
+            }
+            let seg: Vec<u8> = (0..classes).map(|c| lab[a..b].iter().map(|r| r[c]).max().unwrap_or(0)).collect();
+            for (p, (avg, _)) in out.probs.iter_mut().zip(&streams) {
+                p.push(avg[j].clone());
+            }
+            out.labels.push(seg);
+            out.track.push(i);
+        }
+    }
+    Ok(out)
 }
 
 /// Averaging times the response table covers when thresholds are tuned (`--tune`); the Activity
@@ -206,60 +288,9 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
     if songs.is_empty() {
         bail!("split {} of {} is empty", opts.split, opts.data.display());
     }
-    let mut task = ActivityTask::new(model, 2)?;
-    let (rate, hop) = (task.sample_rate(), task.hop());
-    let pps = task.predictions_per_second();
-    // Per response: 1 s segment probabilities and display lags.
-    let mut probs: Vec<Vec<Vec<f32>>> = vec![Vec::new(); resp.len()];
-    let mut lags: Vec<Lags> = resp.iter().map(|_| Lags::default()).collect();
-    let (mut labels, mut track) = (Vec::new(), Vec::new());
     let started = std::time::Instant::now();
-    let mut audio_seconds = 0.0;
-    for (i, song) in songs.iter().enumerate() {
-        let dir = opts.data.join(&opts.split).join(song);
-        let mut audio = read_wav(&dir.join("mix.wav"))?;
-        if audio.sample_rate != rate {
-            audio.channels = dsp_core::resample::resample_offline(&audio.channels, audio.sample_rate, rate)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        if audio.channels.len() == 1 {
-            audio.channels.push(audio.channels[0].clone());
-        }
-        audio.channels.truncate(2);
-        let frames = audio.channels[0].len();
-        audio_seconds += frames as f64 / rate as f64;
-        let preds = activity_predictions(&mut task, &audio.channels)?;
-        let lab = read_labels(&dir.join("activity.npy"), classes.len())?;
-        let hops: Vec<usize> = preds.iter().map(|(h, _)| *h).collect();
-        let raw: Vec<Vec<f32>> = preds.into_iter().map(|(_, p)| p).collect();
-        let times: Vec<f32> = hops.iter().map(|h| ((h + 1) * hop) as f32 / rate as f32).collect();
-        let streams: Vec<_> = resp.iter().map(|r| gate_stream(&raw, r, pps, DEFAULT_MEDIAN)).collect();
-        // Lags need tuned thresholds; while tuning there are none yet.
-        if opts.tune.is_none() {
-            for (lag, (_, gates)) in lags.iter_mut().zip(&streams) {
-                for c in 0..classes.len() {
-                    let g: Vec<bool> = gates.iter().map(|s| s[c]).collect();
-                    let l: Vec<u8> = lab.iter().map(|r| r[c]).collect();
-                    lag.add(&times, &g, &l, label_rate);
-                }
-            }
-        }
-        for k in 0..frames / rate as usize {
-            // The prediction shown at the end of second k covers that second.
-            let t_end = (((k + 1) * rate as usize) as f64 / hop as f64).round() as usize - 1;
-            let Some(j) = hops.iter().rposition(|h| *h <= t_end) else { continue };
-            let (a, b) = (k * label_rate, ((k + 1) * label_rate).min(lab.len()));
-            if a >= b {
-                continue;
-            }
-            let seg: Vec<u8> = (0..classes.len()).map(|c| lab[a..b].iter().map(|r| r[c]).max().unwrap_or(0)).collect();
-            for (p, (avg, _)) in probs.iter_mut().zip(&streams) {
-                p.push(avg[j].clone());
-            }
-            labels.push(seg);
-            track.push(i);
-        }
-    }
+    let SplitRun { probs, lags, labels, track, audio_seconds } =
+        run_split(opts, model, &resp, &songs, label_rate, opts.tune.is_none())?;
     let elapsed = started.elapsed().as_secs_f64();
     println!(
         "ran tract on {:.1} min of {} audio in {:.1} s ({} one-second segments)",
@@ -276,7 +307,31 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
         .map(|((r, p), l)| serde_json::json!({"seconds": r.seconds, "thresholds": r.thresholds, "probs": p, "lags": l}))
         .collect();
     let d = if opts.tune.is_some() { 0 } else { default };
+    let baseline = match &opts.baseline {
+        Some(dir) => {
+            let diff = check_golden(dir)?;
+            let card = ModelCard::from_path(dir.join("card.json"))?;
+            if card.classes != classes {
+                bail!("baseline {} has classes {:?}, this model {:?}", dir.display(), card.classes, classes);
+            }
+            let (b_resp, b_default) = responses(&card)?;
+            let b_resp = vec![b_resp[b_default].clone()];
+            let b_model = Model::from_path(dir.join("model.onnx"), card)?;
+            let b = run_split(opts, b_model, &b_resp, &songs, label_rate, false)?;
+            if b.labels != labels || b.track != track {
+                bail!("baseline {} produced other segments than this model (a different hop or rate?)", dir.display());
+            }
+            println!(
+                "baseline {} (golden diff {diff:.1e}, {} s averaging) on the same songs",
+                dir.display(),
+                b_resp[0].seconds
+            );
+            serde_json::json!({"dir": dir.display().to_string(), "probs": b.probs[0], "thresholds": b_resp[0].thresholds, "averaging_seconds": b_resp[0].seconds})
+        }
+        None => serde_json::Value::Null,
+    };
     let preds = serde_json::json!({
+        "baseline": baseline,
         "probs": probs[d], "labels": labels, "track": track, "classes": classes,
         "thresholds": resp[d].thresholds, "averaging_seconds": resp[d].seconds, "responses": list,
         "data": opts.data.strip_prefix(root).unwrap_or(&opts.data).display().to_string(),

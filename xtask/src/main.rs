@@ -176,6 +176,11 @@ enum Command {
         /// With --tune: the card's default averaging time in seconds.
         #[arg(long, default_value_t = 1.0)]
         averaging: f32,
+        /// Also run this model folder (e.g. the shipped model, copied aside) on the same songs with
+        /// its own default response, and report a paired song-bootstrap interval of the 1 s AUROC
+        /// and F1 differences (this model minus the baseline).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
     },
     /// tract vs ONNX Runtime (single thread) per model, and plugin CPU cost at 48 kHz stereo.
     Bench {
@@ -279,9 +284,12 @@ fn main() -> Result<()> {
             cmd.args(["-m", "mirsuite.export", &model]).args(args);
             xtask::eval::run(cmd, "mirsuite.export")
         }
-        Command::Eval { model, data, split, json, model_dir, no_update_card, max_songs, tune, averaging } => {
+        Command::Eval { model, data, split, json, model_dir, no_update_card, max_songs, tune, averaging, baseline } => {
             if tune && split == "test" {
                 bail!("--tune tunes thresholds; use a validation split (--split val), never the held-out test split");
+            }
+            if tune && baseline.is_some() {
+                bail!("--baseline compares tuned models; tune each first, then compare them without --tune");
             }
             let json = json.unwrap_or_else(|| root.join("target/eval").join(format!("{model}.json")));
             let plot = json.with_extension("png");
@@ -295,6 +303,7 @@ fn main() -> Result<()> {
                 update_card: !no_update_card,
                 max_songs,
                 tune: tune.then_some(averaging),
+                baseline: baseline.map(|b| if b.is_absolute() { b } else { root.join(b) }),
                 model: model.clone(),
             };
             match model.as_str() {

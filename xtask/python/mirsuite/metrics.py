@@ -134,6 +134,42 @@ def bootstrap_ci(probs, labels, track, thresholds, n=1000, seed=0, level=0.95):
     }
 
 
+def paired_bootstrap(probs, base, labels, track, thresholds, base_thresholds, n=1000, seed=0, level=0.95):
+    """Song-level paired bootstrap of the 1 s macro AUROC and F1 differences between two models
+    scored on the same segments (`probs` − `base`, each at its own thresholds): every resample
+    draws the same songs for both, so what the songs share cancels. Returns the point
+    differences, their intervals and the share of resamples where the first model is not better."""
+    rng = np.random.default_rng(seed)
+    tracks = np.unique(track)
+    rows = [np.where(track == t)[0] for t in tracks]
+    th, bth = np.asarray(thresholds)[None, :], np.asarray(base_thresholds)[None, :]
+
+    def scores(idx):
+        l = labels[idx]
+        cls = [c for c in range(l.shape[1]) if 0 < l[:, c].sum() < len(l)]
+        if not cls:
+            return None
+        a = [np.mean([fast_auroc(l[:, c], p[idx, c]) for c in cls]) for p in (probs, base)]
+        f = [np.mean(fast_thesis_f1(l, p[idx] >= t)) for p, t in ((probs, th), (base, bth))]
+        return a[0] - a[1], f[0] - f[1]
+
+    point = scores(np.arange(len(labels)))
+    draws = [scores(np.concatenate([rows[i] for i in rng.integers(len(rows), size=len(rows))])) for _ in range(n)]
+    draws = np.array([d for d in draws if d is not None])
+    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+    return {
+        "auroc.1s": point[0],
+        "auroc.1s.ci": [float(x) for x in np.percentile(draws[:, 0], q)],
+        "auroc.1s.not_better": float(np.mean(draws[:, 0] <= 0)),
+        "f1.1s": point[1],
+        "f1.1s.ci": [float(x) for x in np.percentile(draws[:, 1], q)],
+        "f1.1s.not_better": float(np.mean(draws[:, 1] <= 0)),
+        "level": level,
+        "resamples": int(len(draws)),
+        "songs": int(len(tracks)),
+    }
+
+
 def tune_thresholds(probs, labels, classes, grid=None):
     """Per-class threshold maximizing the thesis F1 at 1 s (on validation data)."""
     grid = np.round(np.arange(0.02, 0.99, 0.02), 2) if grid is None else grid
@@ -240,8 +276,14 @@ def main():
     flat, detail = activity_metrics(probs, labels, track, d["thresholds"], classes)
     responses = response_table(d, labels, track, classes)
     ci = bootstrap_ci(probs, labels, track, d["thresholds"], n=args.bootstrap) if args.bootstrap > 0 else None
+    b = d.get("baseline")
+    paired = None
+    if b and args.bootstrap > 0:
+        base = np.array(b["probs"], dtype=np.float64)
+        paired = paired_bootstrap(probs, base, labels, track, d["thresholds"], b["thresholds"], n=args.bootstrap)
+        paired["baseline"] = b["dir"]
     with open(args.json, "w") as f:
-        json.dump({"model": args.model, "split": args.split, "averaging_seconds": d.get("averaging_seconds", 0.0), "metrics": flat, "ci95": ci, "responses": responses, "detail": detail}, f, indent=2)
+        json.dump({"model": args.model, "split": args.split, "averaging_seconds": d.get("averaging_seconds", 0.0), "metrics": flat, "ci95": ci, "against_baseline": paired, "responses": responses, "detail": detail}, f, indent=2)
     if args.plot:
         plot(detail, classes, args.plot)
     if args.update_card:
@@ -269,6 +311,12 @@ def main():
     if ci and ci["auroc.1s"]:
         a, f = ci["auroc.1s"], ci["f1.1s"]
         print(f"1 s, {ci['level']:.0%} song-bootstrap interval ({ci['songs']} songs, {ci['resamples']} resamples): AUROC {a[0]:.4f}–{a[1]:.4f}, F1 {f[0]:.4f}–{f[1]:.4f}")
+    if paired:
+        print(
+            f"against {paired['baseline']} (paired, same songs): AUROC {paired['auroc.1s']:+.4f} "
+            f"[{paired['auroc.1s.ci'][0]:+.4f}, {paired['auroc.1s.ci'][1]:+.4f}], not better in {paired['auroc.1s.not_better']:.1%} of resamples; "
+            f"F1 {paired['f1.1s']:+.4f} [{paired['f1.1s.ci'][0]:+.4f}, {paired['f1.1s.ci'][1]:+.4f}], not better in {paired['f1.1s.not_better']:.1%}"
+        )
     print(f"\n{'class':<22} {'AUROC 1s':>9} {'F1 1s':>7}")
     for c in classes:
         print(f"{c:<22} {detail['1s']['auroc_per_class'].get(c, float('nan')):9.4f} {detail['1s']['f1_per_class'][c]:7.4f}")

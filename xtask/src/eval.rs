@@ -256,13 +256,20 @@ pub fn check_golden(model_dir: &Path) -> Result<f32> {
     Ok(worst)
 }
 
+/// A model folder ready to evaluate: golden parity checked (returns the max abs diff), the
+/// card's response settings and the index of its default, and the optimized model.
+fn open_model(dir: &Path) -> Result<(Model, Vec<Response>, usize, f32)> {
+    let diff = check_golden(dir)?;
+    let card = ModelCard::from_path(dir.join("card.json"))?;
+    let (resp, default) = responses(&card)?;
+    Ok((Model::from_path(dir.join("model.onnx"), card)?, resp, default, diff))
+}
+
 /// `cargo xtask eval activity`.
 pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
-    let diff = check_golden(&opts.model_dir)?;
+    let (model, card_responses, default, diff) = open_model(&opts.model_dir)?;
     println!("tract reproduces the export's golden outputs (max abs diff {diff:.1e})");
-    let card = ModelCard::from_path(opts.model_dir.join("card.json"))?;
-    let classes = card.classes.clone();
-    let (card_responses, default) = responses(&card)?;
+    let classes = model.card().classes.clone();
     let resp: Vec<Response> = match opts.tune {
         // Only the averaging shapes the probabilities; the thresholds are what gets tuned, so
         // these placeholders are used for nothing (no lags are measured while tuning).
@@ -271,7 +278,6 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
         }
         None => card_responses,
     };
-    let model = Model::from_path(opts.model_dir.join("model.onnx"), card)?;
     let info: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(opts.data.join("dataset.json"))
             .with_context(|| format!("no dataset at {} (run `cargo xtask dataset`)", opts.data.display()))?,
@@ -309,14 +315,11 @@ pub fn eval_activity(root: &Path, opts: &EvalOptions) -> Result<()> {
     let d = if opts.tune.is_some() { 0 } else { default };
     let baseline = match &opts.baseline {
         Some(dir) => {
-            let diff = check_golden(dir)?;
-            let card = ModelCard::from_path(dir.join("card.json"))?;
-            if card.classes != classes {
-                bail!("baseline {} has classes {:?}, this model {:?}", dir.display(), card.classes, classes);
+            let (b_model, b_resp, b_default, diff) = open_model(dir)?;
+            if b_model.card().classes != classes {
+                bail!("baseline {} has classes {:?}, this model {:?}", dir.display(), b_model.card().classes, classes);
             }
-            let (b_resp, b_default) = responses(&card)?;
             let b_resp = vec![b_resp[b_default].clone()];
-            let b_model = Model::from_path(dir.join("model.onnx"), card)?;
             let b = run_split(opts, b_model, &b_resp, &songs, label_rate, false)?;
             if b.labels != labels || b.track != track {
                 bail!("baseline {} produced other segments than this model (a different hop or rate?)", dir.display());

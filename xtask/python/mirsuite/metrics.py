@@ -107,30 +107,36 @@ def fast_thesis_f1(l, hat):
     return 0.5 * (f(tp) + f(tn))
 
 
+def _song_resamples(track, n, seed):
+    """`n` seeded song-level resamples of a split: the segment indices of as many songs as the
+    split holds, drawn with replacement (songs are the independent units, segments are not)."""
+    rng = np.random.default_rng(seed)
+    rows = [np.where(track == t)[0] for t in np.unique(track)]
+    for _ in range(n):
+        yield np.concatenate([rows[i] for i in rng.integers(len(rows), size=len(rows))])
+
+
+def _scores_1s(p, l, th):
+    """Macro AUROC over the classes with both label values (NaN if none has) and macro thesis F1
+    at thresholds `th` [1, classes], of 1 s segments."""
+    aucs = [fast_auroc(l[:, c], p[:, c]) for c in range(l.shape[1]) if 0 < l[:, c].sum() < len(l)]
+    return (float(np.mean(aucs)) if aucs else np.nan), float(np.mean(fast_thesis_f1(l, p >= th)))
+
+
 def bootstrap_ci(probs, labels, track, thresholds, n=1000, seed=0, level=0.95):
-    """Song-level bootstrap of the 1 s macro AUROC and F1: tracks drawn with replacement (the
-    test split's songs are its independent units, its segments are not), `n` resamples, seeded.
-    Returns {"auroc.1s": [low, high], "f1.1s": [low, high], "resamples": n, "songs": k}; a
+    """Song-level bootstrap of the 1 s macro AUROC and F1 (`_song_resamples`), `n` resamples,
+    seeded. Returns {"auroc.1s": [low, high], "f1.1s": [low, high], "resamples": n, "songs": k}; a
     resample where a class has a single label value averages over the classes that have both,
     as the point estimate does."""
-    rng = np.random.default_rng(seed)
-    tracks = np.unique(track)
-    rows = [np.where(track == t)[0] for t in tracks]
     th = np.asarray(thresholds)[None, :]
-    auc, f1 = [], []
-    for _ in range(n):
-        idx = np.concatenate([rows[i] for i in rng.integers(len(rows), size=len(rows))])
-        p, l = probs[idx], labels[idx]
-        aucs = [fast_auroc(l[:, c], p[:, c]) for c in range(l.shape[1]) if 0 < l[:, c].sum() < len(l)]
-        auc.append(np.mean(aucs) if aucs else np.nan)
-        f1.append(float(np.mean(fast_thesis_f1(l, p >= th))))
+    auc, f1 = np.array([_scores_1s(probs[idx], labels[idx], th) for idx in _song_resamples(track, n, seed)]).T
     q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
     return {
         "auroc.1s": [float(x) for x in np.nanpercentile(auc, q)] if np.isfinite(auc).any() else None,
         "f1.1s": [float(x) for x in np.percentile(f1, q)],
         "level": level,
         "resamples": n,
-        "songs": int(len(tracks)),
+        "songs": int(len(np.unique(track))),
     }
 
 
@@ -139,23 +145,15 @@ def paired_bootstrap(probs, base, labels, track, thresholds, base_thresholds, n=
     scored on the same segments (`probs` − `base`, each at its own thresholds): every resample
     draws the same songs for both, so what the songs share cancels. Returns the point
     differences, their intervals and the share of resamples where the first model is not better."""
-    rng = np.random.default_rng(seed)
-    tracks = np.unique(track)
-    rows = [np.where(track == t)[0] for t in tracks]
     th, bth = np.asarray(thresholds)[None, :], np.asarray(base_thresholds)[None, :]
 
-    def scores(idx):
-        l = labels[idx]
-        cls = [c for c in range(l.shape[1]) if 0 < l[:, c].sum() < len(l)]
-        if not cls:
-            return None
-        a = [np.mean([fast_auroc(l[:, c], p[idx, c]) for c in cls]) for p in (probs, base)]
-        f = [np.mean(fast_thesis_f1(l, p[idx] >= t)) for p, t in ((probs, th), (base, bth))]
-        return a[0] - a[1], f[0] - f[1]
+    def diff(idx):
+        (a, f), (ba, bf) = _scores_1s(probs[idx], labels[idx], th), _scores_1s(base[idx], labels[idx], bth)
+        return a - ba, f - bf
 
-    point = scores(np.arange(len(labels)))
-    draws = [scores(np.concatenate([rows[i] for i in rng.integers(len(rows), size=len(rows))])) for _ in range(n)]
-    draws = np.array([d for d in draws if d is not None])
+    point = diff(np.arange(len(labels)))
+    draws = np.array([diff(idx) for idx in _song_resamples(track, n, seed)])
+    draws = draws[np.isfinite(draws[:, 0])]
     q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
     return {
         "auroc.1s": point[0],
@@ -166,7 +164,7 @@ def paired_bootstrap(probs, base, labels, track, thresholds, base_thresholds, n=
         "f1.1s.not_better": float(np.mean(draws[:, 1] <= 0)),
         "level": level,
         "resamples": int(len(draws)),
-        "songs": int(len(tracks)),
+        "songs": int(len(np.unique(track))),
     }
 
 
@@ -295,7 +293,6 @@ def main():
                 card["metrics"][f"{args.split}_responses"] = responses
             if ci:
                 card["metrics"][f"{args.split}_ci95"] = ci
-            card["metrics"][f"{args.split}_songs"] = int(len(np.unique(track)))
 
         update_card(args.update_card, put)
     if responses:

@@ -34,11 +34,12 @@ def device_from(arg: str) -> torch.device:
     return torch.device(arg)
 
 
-def save_checkpoint(path, model, opt, sched, step, rng, best, history):
+def save_checkpoint(path, model, opt, sched, step, rng, best, history, swa=None):
     tmp = path + ".tmp"
     torch.save(
         {
             "model": model.state_dict(),
+            "swa": None if swa is None else {"model": swa.state_dict(), "n": swa.n},
             "opt": opt.state_dict(),
             "sched": sched.state_dict(),
             "step": step,
@@ -52,6 +53,46 @@ def save_checkpoint(path, model, opt, sched, step, rng, best, history):
     os.replace(tmp, path)
 
 
+class WeightAverage:
+    """The running mean of a model's weights (stochastic weight averaging, Izmailov et al. 2018),
+    taken every `--swa-every` steps from `--swa-start` on. BatchNorm statistics do not average:
+    `finish` recomputes them for the averaged weights on training batches."""
+
+    def __init__(self, model):
+        import copy
+
+        self.avg = copy.deepcopy(model)
+        self.n = 0
+
+    def add(self, model):
+        self.n += 1
+        with torch.no_grad():
+            for a, p in zip(self.avg.parameters(), model.parameters()):
+                a.mul_((self.n - 1) / self.n).add_(p.detach(), alpha=1.0 / self.n)
+
+    def state_dict(self):
+        return self.avg.state_dict()
+
+    def load(self, state):
+        self.avg.load_state_dict(state["model"])
+        self.n = state["n"]
+
+    def finish(self, batches, dev, n_batches: int):
+        """The averaged model, its BatchNorm running statistics re-estimated as a plain mean over
+        `n_batches` training batches (inputs are each batch's first element)."""
+        bns = [m for m in self.avg.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None
+        self.avg.train()
+        with torch.no_grad():
+            for _ in range(n_batches):
+                self.avg(next(batches)[0].to(dev))
+        for m in bns:
+            m.momentum = 0.1
+        return self.avg
+
+
 def fit(mod, args) -> dict:
     """Trains `mod`'s model for args.steps steps; returns the training summary."""
     rng = seed_everything(args.seed)
@@ -59,7 +100,15 @@ def fit(mod, args) -> dict:
     torch.set_num_threads(max(1, args.threads))
     model = mod.build(args).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=max(0.1, 2.0 / max(args.steps, 4)))  # ≥ 2 warm-up steps (short smoke runs)
+    if args.schedule == "constant":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    else:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=max(0.1, 2.0 / max(args.steps, 4)))  # ≥ 2 warm-up steps (short smoke runs)
+    if args.init:
+        # Weights only (a run's last.pt or best.pt); optimizer and schedule start fresh.
+        model.load_state_dict(torch.load(args.init, map_location=dev, weights_only=False)["model"])
+        print(f"weights from {args.init}", flush=True)
+    swa = WeightAverage(model) if args.swa_start >= 0 else None
     os.makedirs(args.out, exist_ok=True)
     # The run records the data it was trained on (export writes it into the model card).
     info = os.path.join(args.data, "dataset.json")
@@ -73,6 +122,8 @@ def fit(mod, args) -> dict:
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         step, best, history = state["step"], state["best"], state["history"]
+        if swa is not None and state.get("swa"):
+            swa.load(state["swa"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed from {ckpt} at step {step}", flush=True)
@@ -92,6 +143,8 @@ def fit(mod, args) -> dict:
         step += 1
         seen += batch[0].shape[0]
         running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
+        if swa is not None and step >= args.swa_start and (step - args.swa_start) % args.swa_every == 0:
+            swa.add(model)
         if step % args.log_every == 0 or step == args.steps:
             rate = seen / max(time.time() - t0, 1e-9)
             eta = (args.steps - step) * (time.time() - t0) / max(step - start_step, 1)
@@ -108,7 +161,21 @@ def fit(mod, args) -> dict:
             if best is None or score > best:
                 best = score
                 torch.save({"model": model.state_dict(), "args": vars(args), "metrics": metrics}, os.path.join(args.out, "best.pt"))
-            save_checkpoint(ckpt, model, opt, sched, step, rng, best, history)
+            save_checkpoint(ckpt, model, opt, sched, step, rng, best, history, swa)
+    if swa is not None:
+        if swa.n == 0:
+            raise SystemExit(f"--swa-start {args.swa_start} is past the last step ({step}): nothing was averaged")
+        # What the run produces is the averaged model: it becomes best.pt whatever the
+        # single-snapshot validations scored (they stay in the history for comparison).
+        avg = swa.finish(batches, dev, args.swa_bn_batches)
+        avg.eval()
+        with torch.no_grad():
+            metrics = mod.validate(avg, args, dev)
+        metrics.update(step=step, swa_snapshots=swa.n)
+        history.append(metrics)
+        best = metrics[mod.SELECT]
+        print("validation (weight average of " + str(swa.n) + " snapshots): " + " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()), flush=True)
+        torch.save({"model": avg.state_dict(), "args": vars(args), "metrics": metrics}, os.path.join(args.out, "best.pt"))
     summary = {"model": args.model, "steps": step, "best": best, "select": mod.SELECT, "history": history, "seconds": time.time() - t0, "device": str(dev)}
     with open(os.path.join(args.out, "train.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -130,6 +197,11 @@ def main(argv=None):
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--schedule", choices=["onecycle", "constant"], default="onecycle", help="learning-rate schedule (constant: --lr throughout, for weight averaging)")
+    ap.add_argument("--init", default=None, help="start from this checkpoint's weights (fresh optimizer and schedule)")
+    ap.add_argument("--swa-start", type=int, default=-1, help="average the weights from this step on; the average becomes best.pt (-1: off)")
+    ap.add_argument("--swa-every", type=int, default=100, help="steps between averaged snapshots")
+    ap.add_argument("--swa-bn-batches", type=int, default=200, help="training batches that re-estimate BatchNorm statistics for the averaged weights")
     ap.add_argument("--max-songs", type=int, default=0, help="use at most this many songs per split (smoke runs)")
     known, _ = ap.parse_known_args(argv)
     mod = importlib.import_module(MODELS[known.model])

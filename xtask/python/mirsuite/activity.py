@@ -153,11 +153,21 @@ def add_args(ap):
     ap.add_argument("--arch", choices=sorted(ARCHS), default="allconv", help="activity model architecture")
     ap.add_argument("--mix-prob", type=float, default=0.3, help="probability of mixing a second window into an example")
     ap.add_argument("--warp", type=float, default=0.0, help="random mel-axis stretch of up to ± this fraction (0: off)")
+    ap.add_argument("--width", type=int, default=None, help="allconv/conv2d: channels of the first 2-D convolution (doubling after; default 16 / 12)")
+    ap.add_argument("--hidden", type=int, default=None, help="allconv/conv2d: channels of the 1-D convolutions over time (default 256 / 192)")
     ap.add_argument("--workers", type=int, default=1, help="processes building batches (1: the single-stream CPU path)")
 
 
-def make_net(arch: str, n_classes: int) -> nn.Module:
-    return ARCHS[arch][0](CONFIG["n_mels"], n_classes)
+def make_net(arch: str, n_classes: int, width=None, hidden=None) -> nn.Module:
+    sizes = {k: v for k, v in (("width", width), ("hidden", hidden)) if v is not None}
+    if sizes and arch == "conv1d":
+        raise SystemExit("--width/--hidden apply to the allconv and conv2d architectures")
+    return ARCHS[arch][0](CONFIG["n_mels"], n_classes, **sizes)
+
+
+def net_sizes(args) -> dict:
+    """The --width/--hidden a run was trained with (absent from older runs: the defaults)."""
+    return {"width": getattr(args, "width", None), "hidden": getattr(args, "hidden", None)}
 
 
 class Exported(nn.Module):
@@ -179,7 +189,7 @@ class Exported(nn.Module):
 
 def build(args):
     ds = Dataset(args.data)
-    return make_net(getattr(args, "arch", "conv1d"), len(ds.classes))
+    return make_net(getattr(args, "arch", "conv1d"), len(ds.classes), **net_sizes(args))
 
 
 class Song:

@@ -111,7 +111,25 @@ def training_command(targs, arch):
         cmd += f" --workers {targs.workers}"
     if str(getattr(targs, "device", "auto")) not in ("auto", "cpu"):
         cmd += f" --device {targs.device}"
+    for flag, key in (("--width", "width"), ("--hidden", "hidden"), ("--init", "init")):
+        if getattr(targs, key, None) is not None:
+            cmd += f" {flag} {getattr(targs, key)}"
+    if getattr(targs, "schedule", "onecycle") != "onecycle":
+        cmd += f" --schedule {targs.schedule}"
+    if targs.lr != 2e-3:
+        cmd += f" --lr {targs.lr}"
+    if getattr(targs, "swa_start", -1) >= 0:
+        cmd += f" --swa-start {targs.swa_start} --swa-every {targs.swa_every} --swa-bn-batches {targs.swa_bn_batches}"
     return cmd
+
+
+def arch_description(member) -> str:
+    """The architecture's card text, with the channel counts a run chose (--width/--hidden)."""
+    desc = activity.ARCHS[member["arch"]][1]
+    sizes = {k: v for k, v in activity.net_sizes(member["args"]).items() if v is not None}
+    if sizes:
+        desc += " [trained with " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " instead of the channel counts above]"
+    return desc
 
 
 def load_member(run, n_classes):
@@ -119,7 +137,7 @@ def load_member(run, n_classes):
     ckpt = torch.load(os.path.join(run, "best.pt"), map_location="cpu", weights_only=False)
     targs = argparse.Namespace(**ckpt["args"])
     arch = getattr(targs, "arch", "conv1d")
-    net = activity.make_net(arch, n_classes)
+    net = activity.make_net(arch, n_classes, **activity.net_sizes(targs))
     net.load_state_dict(ckpt["model"])
     net.eval()
     # The data the run was trained on (train.py copies dataset.json into the run folder).
@@ -147,10 +165,10 @@ def export_activity(args):
         m["info"] = m["info"] or ds.info
     train_info = members[0]["info"]
     if len(members) == 1:
-        arch_desc = activity.ARCHS[members[0]["arch"]][1]
+        arch_desc = arch_description(members[0])
         training = members[0]["training"]
     else:
-        descs = sorted({activity.ARCHS[m["arch"]][1] for m in members})
+        descs = sorted({arch_description(m) for m in members})
         arch_desc = f"ensemble: the mean of {len(members)} nets' probabilities; " + " | ".join(descs)
         training = {"command": "\n".join(m["training"]["command"] for m in members), "members": [m["training"] for m in members]}
     # The call that reproduces this card: every option that differs from its default.

@@ -32,6 +32,24 @@ fn song(rate: u32, seconds: f64) -> [Vec<f32>; 2] {
 const SETTINGS: MeterSettings =
     MeterSettings { sensitivity: 0.0, median: 5, averaging_seconds: 1.0, cc_mode: CcMode::Gate };
 
+/// The next `n` frames of a stereo song from `*pos` (from its start again when they would run
+/// past its end); advances `*pos`.
+fn chunk<'a>(audio: &'a [Vec<f32>; 2], pos: &mut usize, n: usize) -> [&'a [f32]; 2] {
+    if *pos + n > audio[0].len() {
+        *pos = 0;
+    }
+    let at = *pos;
+    *pos += n;
+    [&audio[0][at..at + n], &audio[1][at..at + n]]
+}
+
+/// Real-time pace: sleeps until `frames` at `rate` have played since `start`.
+fn pace(start: Instant, frames: usize, rate: u32) {
+    if let Some(w) = Duration::from_secs_f64(frames as f64 / rate as f64).checked_sub(start.elapsed()) {
+        std::thread::sleep(w);
+    }
+}
+
 fn responses(card: &ModelCard) -> Vec<dsp_core::activity::Response> {
     dsp_core::activity::responses(card).unwrap().0
 }
@@ -58,16 +76,10 @@ fn audio_side_never_allocates_with_random_buffer_sizes() {
             let before = shared.total.load(Ordering::Relaxed);
             let mut fed = 0usize;
             while shared.total.load(Ordering::Relaxed) == before && start.elapsed() < Duration::from_secs(10) {
-                if pos + 480 > audio[0].len() {
-                    pos = 0;
-                }
-                let chans = [&audio[0][pos..pos + 480], &audio[1][pos..pos + 480]];
+                let chans = chunk(&audio, &mut pos, 480);
                 ccs += assert_no_alloc(|| core.process(&chans, SETTINGS).len());
-                pos += 480;
                 fed += 480;
-                if let Some(w) = Duration::from_secs_f64(fed as f64 / 48_000.0).checked_sub(start.elapsed()) {
-                    std::thread::sleep(w);
-                }
+                pace(start, fed, 48_000);
             }
             paced.push(shared.total.load(Ordering::Relaxed) > before);
             results = results.max(shared.total.load(Ordering::Relaxed));
@@ -75,11 +87,7 @@ fn audio_side_never_allocates_with_random_buffer_sizes() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let n = 1 + (rng % 8192) as usize;
-        if pos + n > audio[0].len() {
-            pos = 0;
-        }
-        let chans = [&audio[0][pos..pos + n], &audio[1][pos..pos + n]];
+        let chans = chunk(&audio, &mut pos, 1 + (rng % 8192) as usize);
         // Switching the response (averaging and thresholds) is allocation-free too.
         let settings = MeterSettings { averaging_seconds: [1.0, 0.0, 0.5, 2.0][(i / 250) % 4], ..SETTINGS };
         ccs += assert_no_alloc(|| core.process(&chans, settings).len());
@@ -90,9 +98,8 @@ fn audio_side_never_allocates_with_random_buffer_sizes() {
         if i % 50 == 0 {
             // Let the worker catch up now and then, so results (and CCs) flow through the
             // audio side too, not only the late-block fallback.
-            std::thread::sleep(std::time::Duration::from_millis(30));
+            std::thread::sleep(Duration::from_millis(30));
         }
-        pos += n;
     }
     assert!(results > 0, "the meter produced results ({ccs} CCs)");
     assert!(paced.iter().all(|&p| p), "every real-time stretch delivered a result within 10 s: {paced:?}");
@@ -124,9 +131,7 @@ fn stalled_worker_never_blocks_and_predictions_resume_within_a_second() {
             });
             pos += k;
             let _ = tx.send((pos, shared2.total.load(Ordering::Relaxed)));
-            if let Some(w) = Duration::from_secs_f64(pos as f64 / RATE as f64).checked_sub(start.elapsed()) {
-                std::thread::sleep(w);
-            }
+            pace(start, pos, RATE);
         }
         core
     });

@@ -7,7 +7,9 @@ CUDA. Model modules provide `build(args)`, `batches(args, rng)`, `loss(model, ba
 """
 
 import argparse
+import copy
 import importlib
+import itertools
 import json
 import os
 import random
@@ -59,8 +61,6 @@ class WeightAverage:
     `finish` recomputes them for the averaged weights on training batches."""
 
     def __init__(self, model):
-        import copy
-
         self.avg = copy.deepcopy(model)
         self.n = 0
 
@@ -78,18 +78,9 @@ class WeightAverage:
         self.n = state["n"]
 
     def finish(self, batches, dev, n_batches: int):
-        """The averaged model, its BatchNorm running statistics re-estimated as a plain mean over
-        `n_batches` training batches (inputs are each batch's first element)."""
-        bns = [m for m in self.avg.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        for m in bns:
-            m.reset_running_stats()
-            m.momentum = None
-        self.avg.train()
-        with torch.no_grad():
-            for _ in range(n_batches):
-                self.avg(next(batches)[0].to(dev))
-        for m in bns:
-            m.momentum = 0.1
+        """The averaged model, its BatchNorm running statistics re-estimated (torch's
+        `update_bn`: a plain mean) over `n_batches` training batches."""
+        torch.optim.swa_utils.update_bn(itertools.islice(batches, n_batches), self.avg, dev)
         return self.avg
 
 

@@ -7,8 +7,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dsp_core::tasks::{GainTask, SpectralMaskTask, Stallable};
+use dsp_core::tasks::{GainTask, SpectralMaskTask};
 use dsp_core::{Model, ModelCard, ModelRunner, RunnerConfig, Task};
+use test_support::Stallable;
 
 const RATE: u32 = 48_000;
 const BLOCK: usize = 64;

@@ -121,9 +121,13 @@ impl ModelCard {
         Ok(())
     }
 
-    /// Reads an optional `usize` field from [`extra`](Self::extra), e.g. `"n_mels"`.
-    pub fn extra_usize(&self, key: &str) -> Option<usize> {
-        self.extra.get(key).and_then(|v| v.as_u64()).map(|v| v as usize)
+    /// The model-specific fields of the card (everything in [`extra`](Self::extra)) as a
+    /// model's own typed view `T`: each model task declares the fields it needs as a
+    /// `serde::Deserialize` struct, so dsp-core knows no model's keys. Unknown fields are ignored
+    /// unless `T` says otherwise; a missing or mistyped field is a [`CardError::Invalid`] naming it.
+    pub fn fields<T: serde::de::DeserializeOwned>(&self) -> Result<T, CardError> {
+        serde_json::from_value(serde_json::Value::Object(self.extra.clone()))
+            .map_err(|e| CardError::Invalid(format!("{} card: {e}", self.name)))
     }
 
     /// Reads an optional string field from [`extra`](Self::extra), e.g. `"window"`.
@@ -152,6 +156,26 @@ mod tests {
         assert_eq!(card.extra_str("window"), Some("hann"));
         let again = ModelCard::from_json(&card.to_json()).unwrap();
         assert_eq!(card, again);
+    }
+
+    #[test]
+    fn typed_fields_name_what_is_wrong() {
+        #[derive(Deserialize)]
+        struct Fields {
+            window: String,
+            #[serde(default)]
+            n_mels: Option<usize>,
+        }
+        let card = ModelCard::from_json(CARD).unwrap();
+        let f: Fields = card.fields().unwrap();
+        assert_eq!((f.window.as_str(), f.n_mels), ("hann", None));
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Needs {
+            n_mels: usize,
+        }
+        let e = card.fields::<Needs>().unwrap_err().to_string();
+        assert!(e.contains("n_mels"), "{e}");
     }
 
     #[test]

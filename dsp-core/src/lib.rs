@@ -5,7 +5,8 @@
 //!
 //! * [`stft`]: STFT / ISTFT on `realfft` with perfect reconstruction.
 //! * [`features`]: log-mel features (mirrored exactly by the Python training code).
-//! * [`activity`]: the instrument-activity task and the threshold + median gate.
+//! * [`post`]: generic post-processing of class probabilities (causal average, threshold +
+//!   median gate) that every plugin deciding "is it playing" shares.
 //! * [`resample`]: fixed-ratio block resampling between host and model rates (`rubato`).
 //! * [`card`]: the model card, the single source of truth for a model's rates, shapes and classes.
 //! * [`model`]: loading, validating and optimizing ONNX models with `tract`.
@@ -13,16 +14,19 @@
 //!   [`runner::Task`] (and its model) off the audio thread, connected by pre-sized lock-free rings.
 //! * [`tasks`]: ready-made tasks (spectral masking, identity) built from the pieces above.
 //!
+//! A model's own task (its tensors and card fields) lives in its folder under `models/` (e.g.
+//! the `activity-model` crate); test helpers live in the `test-support` crate.
+//!
 //! # The real-time contract
 //! Functions documented as *audio thread* never allocate, lock, block (except in offline mode,
 //! where waiting is the point) or call tract. Everything is sized in the constructors, which are
 //! meant to be called from a plugin's `activate()`.
 
-pub mod activity;
 pub mod card;
 pub mod error;
 pub mod features;
 pub mod model;
+pub mod post;
 pub mod resample;
 pub mod runner;
 pub mod stft;

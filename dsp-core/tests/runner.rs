@@ -7,8 +7,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{tiny_model, Noise};
-use dsp_core::tasks::{GainTask, SpectralMaskTask, Stallable};
+use dsp_core::tasks::{GainTask, SpectralMaskTask};
 use dsp_core::{Fallback, ModelError, ModelRunner, RunnerConfig, Task};
+use test_support::Stallable;
 
 /// Runs `input` (mono) through `runner` in host buffers of random sizes up to `max_block`.
 fn render<T: Task>(runner: &mut ModelRunner<T>, input: &[f32], max_block: usize, seed: u64) -> Vec<f32> {

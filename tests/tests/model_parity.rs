@@ -19,7 +19,7 @@ fn tract_matches_the_pytorch_export_on_golden_inputs() {
     let models = shipped_models();
     assert!(!models.is_empty(), "no shipped models under models/");
     for dir in models {
-        let diff = xtask::eval::check_golden(&dir).unwrap();
+        let diff = xtask::golden::check_golden(&dir).unwrap();
         assert!(diff <= 1e-4, "{}: {diff:e}", dir.display());
     }
 }

@@ -6,25 +6,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use dsp_core::activity::ActivityTask;
-use dsp_core::{Model, ModelCard, ModelRunner, RunnerConfig};
+use dsp_core::{Model, ModelCard};
 
 use crate::audio::Audio;
-use crate::eval::python;
 use crate::host::{Mode, PluginHost, RenderOptions};
 use crate::plugins::{display_names, plugin_packages};
+use crate::{golden, models, python};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn golden_input(dir: &Path, card: &ModelCard) -> Result<Vec<Vec<f32>>> {
-    let golden: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).context("golden.json")?)?;
-    let inputs: Vec<Vec<f32>> = serde_json::from_value(golden["cases"][0]["inputs"].clone())?;
-    anyhow::ensure!(inputs.len() == card.inputs.len(), "golden inputs do not match the card");
-    Ok(inputs)
 }
 
 /// Pins the calling thread, and the processes it starts, to the CPU it runs on until dropped
@@ -90,15 +81,15 @@ fn paired_ms(
     let views: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
     // Both engines on one CPU: this thread, and the ORT process that inherits its affinity.
     let _pin = PinToCurrentCpu::new();
-    let mut child = python(root)
-        .args(["-m", "mirsuite.bench_ort", "--serve", "--model"])
+    let mut child = python::module(root, "bench_ort")?
+        .args(["--serve", "--model"])
         .arg(dir.join("model.onnx"))
         .arg("--golden")
         .arg(dir.join("golden.json"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .context("cannot run python3 -m mirsuite.bench_ort")?;
+        .context("cannot run python -m mirsuite.bench_ort")?;
     let mut to_ort = child.stdin.take().context("bench_ort stdin")?;
     let mut from_ort = BufReader::new(child.stdout.take().context("bench_ort stdout")?);
     let mut read = |what: &str| -> Result<serde_json::Value> {
@@ -130,7 +121,8 @@ fn paired_ms(
     Ok((median(t), median(o), median(r)))
 }
 
-fn noise(rate: u32, seconds: f64) -> Audio {
+/// Deterministic stereo noise at 0.1 peak (the benchmark's input, so runs compare).
+pub fn noise(rate: u32, seconds: f64) -> Audio {
     let n = (rate as f64 * seconds) as usize;
     let mut s = 0x2545_F491_4F6C_DD1Du64;
     let mut ch = || -> Vec<f32> {
@@ -144,22 +136,6 @@ fn noise(rate: u32, seconds: f64) -> Audio {
             .collect()
     };
     Audio { sample_rate: rate, channels: vec![ch(), ch()] }
-}
-
-/// The activity model's cost inside the runner (48 kHz stereo in, resampled, offline so the
-/// measured wall time is the full compute).
-fn activity_runner_rtf(model: Model) -> Result<(f64, usize)> {
-    let mut runner = ModelRunner::spawn(RunnerConfig::offline(48_000, 512), ActivityTask::new(model, 2)?)?;
-    let latency = runner.latency();
-    let a = noise(48_000, 30.0);
-    let start = Instant::now();
-    let mut pos = 0;
-    while pos < a.frames() {
-        let n = 512.min(a.frames() - pos);
-        runner.audio().process(&[&a.channels[0][pos..pos + n], &a.channels[1][pos..pos + n]], &mut [], |_, _| {});
-        pos += n;
-    }
-    Ok((start.elapsed().as_secs_f64() / 30.0, latency))
 }
 
 /// Prints tract's time per plan node of `model` on `inputs`, slowest first (where the time goes
@@ -194,7 +170,7 @@ pub fn bench(root: &Path, json: Option<PathBuf>, models: Option<PathBuf>, nodes:
     for dir in &dirs {
         let name = dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let card = ModelCard::from_path(dir.join("card.json"))?;
-        let inputs = golden_input(dir, &card)?;
+        let inputs = golden::first_inputs(dir, &card)?;
         let mut model = Model::from_path(dir.join("model.onnx"), card)?;
         let (t, o, ratio) = paired_ms(root, dir, &mut model, &inputs, 15, 100)?;
         println!("{name:<12} {t:>10.4} {o:>10.4} {ratio:>8.2}");
@@ -204,9 +180,10 @@ pub fn bench(root: &Path, json: Option<PathBuf>, models: Option<PathBuf>, nodes:
         if nodes {
             print_nodes(&mut model, &inputs)?;
         }
-        // Any activity model (the shipped one, or a candidate folder given with --models).
-        if model.card().name == "activity" {
-            let (rtf, latency) = activity_runner_rtf(model)?;
+        // The model's cost in the runner, for any model whose tooling can build its task (the
+        // shipped one, or a candidate folder given with --models).
+        let tools = models::get(&model.card().name).ok();
+        if let Some((rtf, latency)) = tools.map(|t| t.runner_cost(model)).transpose()?.flatten() {
             println!(
                 "{name:<12} runner at 48 kHz stereo, 512-frame buffers: real-time factor {rtf:.5} ({:.3} % of one core), results latency {latency} frames ({:.1} ms)",
                 rtf * 100.0,

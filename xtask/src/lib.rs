@@ -6,11 +6,18 @@
 //! * [`smf`]: Standard MIDI File writing with sample-exact tick positions (midly).
 //! * [`plugins`]: finding the workspace's plugin crates and their bundles.
 //! * [`dataset`]: the procedural multitrack renderer and the MUSDB18-HQ importer.
+//! * [`eval`], [`bench`]: the generic drivers of `cargo xtask eval` and `bench`; per-model
+//!   tooling in [`models`] (one module per model, dispatched by name).
+//! * [`python`]: running the project's Python package in its virtual environment.
+//! * [`golden`]: tract against the export's golden outputs, for any model folder.
 
 pub mod audio;
 pub mod bench;
 pub mod dataset;
 pub mod eval;
+pub mod golden;
 pub mod host;
+pub mod models;
 pub mod plugins;
+pub mod python;
 pub mod smf;

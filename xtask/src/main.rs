@@ -131,24 +131,24 @@ enum Command {
     },
     /// Train a model in PyTorch (arguments after the model name go to mirsuite.train).
     Train {
-        /// Model name: activity.
+        /// Model name (`activity`).
         model: String,
-        /// Arguments for `python3 -m mirsuite.train` (e.g. --steps 6000 --device cuda).
+        /// Arguments for `python -m mirsuite.train <model>` (e.g. --steps 6000 --device cuda).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Export a trained model to models/<name>/ (ONNX checked against ONNX Runtime, golden
     /// data, card, README).
     Export {
-        /// Model name: activity.
+        /// Model name (`activity`).
         model: String,
-        /// Arguments for `python3 -m mirsuite.export` (e.g. --run runs/activity).
+        /// Arguments for `python -m mirsuite.export <model>` (e.g. --run runs/activity).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Evaluate a shipped model with the Rust (tract) inference path on the held-out test split.
     Eval {
-        /// Model name: activity.
+        /// Model name (`activity`).
         model: String,
         /// Dataset folder.
         #[arg(long, default_value = "data/synth")]
@@ -274,16 +274,8 @@ fn main() -> Result<()> {
             };
             xtask::dataset::generate(&opts).map(|_| ())
         }
-        Command::Train { model, args } => {
-            let mut cmd = xtask::eval::python(&root);
-            cmd.args(["-m", "mirsuite.train", &model]).args(args);
-            xtask::eval::run(cmd, "mirsuite.train")
-        }
-        Command::Export { model, args } => {
-            let mut cmd = xtask::eval::python(&root);
-            cmd.args(["-m", "mirsuite.export", &model]).args(args);
-            xtask::eval::run(cmd, "mirsuite.export")
-        }
+        Command::Train { model, args } => python_step(&root, "train", &model, args),
+        Command::Export { model, args } => python_step(&root, "export", &model, args),
         Command::Eval { model, data, split, json, model_dir, no_update_card, max_songs, tune, averaging, baseline } => {
             if tune && split == "test" {
                 bail!("--tune tunes thresholds; use a validation split (--split val), never the held-out test split");
@@ -306,14 +298,20 @@ fn main() -> Result<()> {
                 baseline: baseline.map(|b| if b.is_absolute() { b } else { root.join(b) }),
                 model: model.clone(),
             };
-            match model.as_str() {
-                "activity" => xtask::eval::eval_activity(&root, &opts),
-                other => bail!("no evaluation for model {other:?} yet (models: activity)"),
-            }
+            xtask::eval::eval(&root, &opts)
         }
         Command::Bench { json, models, nodes } => xtask::bench::bench(&root, json, models, nodes),
         Command::Other(args) => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
+}
+
+/// `cargo xtask train|export <model> ARGS`: the model's Python step (`python -m mirsuite.<step>
+/// <model> ARGS`, which picks the model's package by name).
+fn python_step(root: &Path, step: &str, model: &str, args: Vec<String>) -> Result<()> {
+    xtask::models::get(model)?;
+    let mut cmd = xtask::python::module(root, step)?;
+    cmd.arg(model).args(args);
+    xtask::python::run(cmd, &format!("mirsuite.{step} {model}"))
 }
 
 fn bundle_all(root: &Path, cargo_args: Vec<String>) -> Result<()> {
@@ -434,12 +432,14 @@ fn render(
         write_cc_timeline(&csv, audio.sample_rate, audio.frames(), &rendered.midi, &names)?;
         written.push(csv.clone());
         let png = out.join("cc_timeline.png");
-        let mut cmd = xtask::eval::python(root);
-        cmd.args(["-m", "mirsuite.timeline"]).arg(&csv).arg(&png);
-        match cmd.status() {
+        let status = xtask::python::module(root, "timeline").and_then(|mut cmd| {
+            cmd.arg(&csv).arg(&png);
+            Ok(cmd.status()?)
+        });
+        match status {
             Ok(s) if s.success() => written.push(png),
             _ => eprintln!(
-                "note: could not plot {} (python3 with matplotlib needed); the CSV is complete",
+                "note: could not plot {} (the project venv with matplotlib is needed: bash xtask/python/venv.sh); the CSV is complete",
                 png.display()
             ),
         }
@@ -473,14 +473,12 @@ fn render(
     Ok(())
 }
 
-/// Column names for the CCs a plugin sends: for the Activity Meter, its classes at its base CC.
+/// Column names for the CCs a plugin sends: what the plugin's model tooling names them (the
+/// Activity Meter: its classes from its base CC on), else `ccN`.
 fn cc_names(root: &Path, host: &mut PluginHost) -> Result<Vec<(u8, String)>> {
-    if host.description().id == "suite.mir.activity-meter" {
-        let card = dsp_core::ModelCard::from_path(root.join("models/activity/card.json"))?;
-        let base = host.param_value("base-cc").unwrap_or(20.0);
-        // nice-plug stores stepped parameters as their step index from the range's minimum (0).
-        let base = base.round() as u8;
-        return Ok(card.classes.iter().enumerate().map(|(i, c)| (base + i as u8, c.clone())).collect());
+    let id = host.description().id.clone();
+    if let Some(names) = xtask::models::for_plugin(&id).map(|m| m.cc_names(root, host)).transpose()?.flatten() {
+        return Ok(names);
     }
     Ok((0..128u8).map(|cc| (cc, format!("cc{cc}"))).collect())
 }

@@ -24,6 +24,14 @@ pub fn workspace_root() -> PathBuf {
 
 /// Package names of every crate under `plugins/`, sorted.
 pub fn plugin_packages(root: &Path) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        package: Option<Package>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Package {
+        name: String,
+    }
     let dir = root.join("plugins");
     let mut names = Vec::new();
     if !dir.is_dir() {
@@ -35,36 +43,27 @@ pub fn plugin_packages(root: &Path) -> Result<Vec<String>> {
             continue;
         }
         let text = std::fs::read_to_string(&manifest)?;
-        let name = text.lines().skip_while(|l| l.trim() != "[package]").find_map(|l| {
-            l.trim()
-                .strip_prefix("name")
-                .and_then(|r| r.trim().strip_prefix('='))
-                .map(|v| v.trim().trim_matches('"').to_string())
-        });
-        match name {
-            Some(n) => names.push(n),
-            None => bail!("{} has no package name", manifest.display()),
+        let parsed: Manifest =
+            toml::from_str(&text).with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+        match parsed.package {
+            Some(p) => names.push(p.name),
+            None => bail!("{} has no [package]", manifest.display()),
         }
     }
     names.sort();
     Ok(names)
 }
 
-/// Display names from `bundler.toml` (`[crate]\nname = "Display Name"`).
+/// Display names from `bundler.toml` (`[crate]\nname = "Display Name"`); an unreadable or
+/// malformed file gives no display names (the crate names are used).
 pub fn display_names(root: &Path) -> BTreeMap<String, String> {
-    let mut map = BTreeMap::new();
-    let Ok(text) = std::fs::read_to_string(root.join("bundler.toml")) else { return map };
-    let mut section = None;
-    for line in text.lines().map(str::trim) {
-        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = Some(s.trim().to_string());
-        } else if let (Some(sec), Some(v)) =
-            (&section, line.strip_prefix("name").and_then(|r| r.trim().strip_prefix('=')))
-        {
-            map.insert(sec.clone(), v.trim().trim_matches('"').to_string());
-        }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        name: Option<String>,
     }
-    map
+    let Ok(text) = std::fs::read_to_string(root.join("bundler.toml")) else { return BTreeMap::new() };
+    let Ok(table) = toml::from_str::<BTreeMap<String, Entry>>(&text) else { return BTreeMap::new() };
+    table.into_iter().filter_map(|(k, e)| e.name.map(|n| (k, n))).collect()
 }
 
 /// Resolves the `<plugin>` argument of `render`: an existing file path, or a plugin crate

@@ -5,8 +5,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
+use activity_model::{Response, DEFAULT_MEDIAN};
 use atomic_float::AtomicF32;
-use dsp_core::activity::{ActivityGate, ProbAverage, Response, DEFAULT_MEDIAN};
+use dsp_core::post::{ActivityGate, ProbAverage};
 use dsp_core::runner::StatsHandle;
 use dsp_core::{ModelRunner, RunnerConfig, RunnerError, Task};
 
@@ -165,7 +166,7 @@ pub struct MeterCore<T: Task> {
 
 impl<T: Task> MeterCore<T> {
     /// Starts the runner for `task` and binds it to `shared`. `responses` (at least one, see
-    /// [`dsp_core::activity::responses`]) are the averaging/threshold settings the model card
+    /// [`activity_model::responses`]) are the averaging/threshold settings the model card
     /// offers. Call from `activate()`.
     pub fn new(
         task: T,

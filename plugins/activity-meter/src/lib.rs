@@ -12,7 +12,7 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dsp_core::activity::ActivityTask;
+use activity_model::ActivityTask;
 use dsp_core::{Model, ModelCard, ModelSource, RunMode, RunnerConfig};
 use nice_plug::prelude::*;
 use nice_plug_egui::RepaintNotifier;
@@ -20,10 +20,8 @@ use nice_plug_egui::RepaintNotifier;
 use crate::core::{CcMode, MeterCore, MeterSettings, MeterShared};
 use crate::params::{CcModeParam, MeterParams};
 
-/// The built-in model and its card (from `cargo xtask export activity`).
-pub const MODEL: &[u8] = include_bytes!("../../../models/activity/model.onnx");
-/// The built-in model's card.
-pub const CARD: &str = include_str!("../../../models/activity/card.json");
+/// The built-in model and its card (`models/activity`, from `cargo xtask export activity`).
+pub use activity_model::{CARD, MODEL};
 
 /// The plugin instance.
 pub struct ActivityMeter {
@@ -85,7 +83,7 @@ impl ActivityMeter {
         let card = model.card().clone();
         let task = ActivityTask::new(model.fork().map_err(|e| e.to_string())?, channels).map_err(|e| e.to_string())?;
         let rate = task.predictions_per_second();
-        let (responses, _) = dsp_core::activity::responses(&card).map_err(|e| e.to_string())?;
+        let (responses, _) = activity_model::responses(&card).map_err(|e| e.to_string())?;
         let core = MeterCore::new(task, cfg, self.shared.clone(), responses, rate).map_err(|e| e.to_string())?;
         let source = if path.is_empty() { "built-in".to_string() } else { path };
         self.set_status(format!("model {} v{} ({source}), {:.1} predictions/s", card.name, card.version, rate));

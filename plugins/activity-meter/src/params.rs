@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use dsp_core::activity::DEFAULT_MEDIAN;
+use activity_model::DEFAULT_MEDIAN;
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 

@@ -46,3 +46,37 @@ class Dataset:
     def meta(self, split: str, song: str) -> dict:
         with open(os.path.join(self.song_dir(split, song), "meta.json")) as f:
             return json.load(f)
+
+
+def dataset_summary(info: dict):
+    """What a model card says about the rendered dataset a model was trained or tuned on."""
+    command = info.get("command")
+    if command and "hydrogen_dir" not in info.get("options", {}) and "--musdb" not in command:
+        # Rendered before the Hydrogen sampler existed: SoundFont kits only, which today's
+        # renderer reproduces with --hydrogen none.
+        command += " --hydrogen none"
+    return {
+        "source": info.get("source", "cargo xtask dataset (procedurally composed, SoundFont-rendered multitracks)"),
+        "songs": {k: len(v) for k, v in info["splits"].items()},
+        "seconds_per_song": info.get("seconds_per_song"),
+        "sample_rate": info["sample_rate"],
+        "timbres": info.get("timbres"),
+        "seed": info.get("options", {}).get("seed"),
+        "command": command,
+    }
+
+
+FONT_LICENSES = {"FluidR3_GM.sf2": "FluidR3_GM (MIT)", "TimGM6mb.sf2": "TimGM6mb (GPL-2)", "sf_GMbank.sf2": "csound sf_GMbank (LGPL)"}
+
+
+def license_note(info: dict) -> str:
+    """The licence of weights trained on a dataset, from the timbres it was rendered with."""
+    train = (info.get("timbres") or {}).get("train", {})
+    fonts = [FONT_LICENSES.get(f, f) for f in train.get("fonts", [])] or ["General-MIDI"]
+    extra = []
+    if train.get("gus"):
+        extra.append("the freepats GUS patches (GPL-2+ with a composition exception)")
+    if any(k.startswith("hydrogen:") for k in train.get("kits", [])):
+        extra.append("Hydrogen drum kits (Debian hydrogen-drumkits: GPL-2+, CC-BY(-SA)-3.0 and CC0 per kit, see its copyright file)")
+    more = "".join(f", {e}" for e in extra[:-1]) + (f" and {extra[-1]}" if extra else "")
+    return f"GPL-3.0-or-later (weights trained only on audio rendered from the {', '.join(fonts)} SoundFonts{more})"

@@ -1,6 +1,8 @@
 """The shared training loop: seeded, checkpointing, resumable, with progress output, on CPU or
-CUDA. Model modules provide `build(args)`, `batches(args, rng)`, `loss(model, batch)` and
-`validate(model, args)`; this module runs them.
+CUDA, with optional weight averaging. Each model's `mirsuite.models.<name>.train` provides
+`build(args)`, `batches(args, rng)`, `loss(model, batch)`, `validate(model, args, dev)`, `SELECT`
+(the validation metric that picks best.pt) and optionally `add_args(parser)`; this module runs
+them.
 
     PYTHONPATH=xtask/python python3 -m mirsuite.train activity --data data/synth --out runs/activity
 (or `cargo xtask train activity …`, which passes its arguments here).
@@ -8,7 +10,6 @@ CUDA. Model modules provide `build(args)`, `batches(args, rng)`, `loss(model, ba
 
 import argparse
 import copy
-import importlib
 import itertools
 import json
 import os
@@ -20,7 +21,8 @@ import time
 import numpy as np
 import torch
 
-MODELS = {"activity": "mirsuite.activity"}
+from . import models
+
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -175,7 +177,7 @@ def fit(mod, args) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", choices=sorted(MODELS))
+    ap.add_argument("model", choices=models.NAMES)
     ap.add_argument("--data", default="data/synth")
     ap.add_argument("--out", default=None)
     ap.add_argument("--steps", type=int, default=6000)
@@ -195,7 +197,7 @@ def main(argv=None):
     ap.add_argument("--swa-bn-batches", type=int, default=200, help="training batches that re-estimate BatchNorm statistics for the averaged weights")
     ap.add_argument("--max-songs", type=int, default=0, help="use at most this many songs per split (smoke runs)")
     known, _ = ap.parse_known_args(argv)
-    mod = importlib.import_module(MODELS[known.model])
+    mod = models.module(known.model, "train")
     if hasattr(mod, "add_args"):
         mod.add_args(ap)
     args = ap.parse_args(argv)

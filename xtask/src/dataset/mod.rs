@@ -18,6 +18,7 @@ pub mod classes;
 pub mod compose;
 pub mod gus;
 pub mod hydrogen;
+pub mod labels;
 pub mod musdb;
 pub mod render;
 
@@ -31,7 +32,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use classes::{drum_keys, CLASSES};
+use classes::CLASSES;
+use labels::ActivityRow;
 use render::{Augment, TimbreSet, LABEL_RATE};
 
 /// Options of `cargo xtask dataset`.
@@ -197,26 +199,7 @@ fn write_song(opts: &DatasetOptions, set: &TimbreSet, split: usize, i: usize, au
     let dir = render::song_dir(&opts.out, SPLITS[split], i);
     std::fs::create_dir_all(&dir)?;
     render::write_pcm16(&dir.join("mix.wav"), opts.rate, &r.mix)?;
-    if opts.stems {
-        std::fs::create_dir_all(dir.join("stems"))?;
-        for (c, s) in r.stems.iter().enumerate() {
-            if let Some(s) = s {
-                render::write_pcm16(&dir.join("stems").join(format!("{}.wav", CLASSES[c])), opts.rate, s)?;
-            }
-        }
-    }
-    render::write_npy_u8(&dir.join("activity.npy"), &r.activity)?;
-    let drums: Vec<serde_json::Value> = song
-        .tracks
-        .iter()
-        .filter(|t| t.class.0 == 0)
-        .flat_map(|t| t.notes.iter())
-        .filter(|n| n.start < opts.seconds)
-        .map(
-            |n| serde_json::json!({"time": n.start, "class": drum_keys::class(n.key), "key": n.key, "velocity": n.vel}),
-        )
-        .collect();
-    let meta = serde_json::json!({
+    let mut meta = serde_json::json!({
         "id": dir.file_name().map(|f| f.to_string_lossy().into_owned()),
         "split": SPLITS[split],
         "seed": song_seed(opts.seed, split, i),
@@ -229,8 +212,12 @@ fn write_song(opts: &DatasetOptions, set: &TimbreSet, split: usize, i: usize, au
         "transpose": r.transpose,
         "augment": aug,
         "song": song,
-        "drum_onsets": drums,
     });
+    let labels = labels::SongLabels { song: &song, rendered: &r, seconds: opts.seconds };
+    let fields = meta.as_object_mut().context("meta is an object")?;
+    for w in labels::writers(opts.stems) {
+        w.write(&labels, &dir, fields).with_context(|| format!("writing {}", w.name()))?;
+    }
     std::fs::write(dir.join("meta.json"), serde_json::to_string(&meta)?)?;
     Ok(())
 }
@@ -239,9 +226,6 @@ fn write_song(opts: &DatasetOptions, set: &TimbreSet, split: usize, i: usize, au
 pub fn default_out(root: &Path, name: &str) -> PathBuf {
     root.join("data").join(name)
 }
-
-/// One 10 ms frame of activity labels (0/1 per class).
-pub type ActivityRow = [u8; CLASSES.len()];
 
 /// Composes and renders one training-timbre song in memory (for tests and demos): the stereo
 /// mix and its activity labels at [`LABEL_RATE`].

@@ -13,7 +13,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::classes::{BASS, CLASSES, DRUMS, VOICE};
-use super::render::{activity_labels, write_npy_u8, write_pcm16, LABEL_RATE};
+use super::labels::write_activity;
+use super::render::{activity_labels, write_pcm16, LABEL_RATE};
 use crate::audio::read_wav;
 
 const STEMS: [(&str, Option<usize>); 4] =
@@ -96,7 +97,7 @@ fn import_track(src: &Path, dest: &Path, rate: u32) -> Result<()> {
         }
     }
     write_pcm16(&dest.join("mix.wav"), rate, &mix)?;
-    write_npy_u8(&dest.join("activity.npy"), &activity_labels(&stems, rate, frames))?;
+    write_activity(&dest.join("activity.npy"), &activity_labels(&stems, rate, frames))?;
     let mask: Vec<bool> = (0..CLASSES.len()).map(|c| [DRUMS.0, BASS.0, VOICE.0].contains(&c)).collect();
     let meta = serde_json::json!({
         "id": dest.file_name().map(|f| f.to_string_lossy().into_owned()),

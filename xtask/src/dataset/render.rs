@@ -369,7 +369,7 @@ pub struct Rendered {
     /// The mix, exactly the sum of the stems.
     pub mix: [Vec<f32>; 2],
     /// Activity labels at [`LABEL_RATE`]: `[frame][class]` as 0/1.
-    pub activity: Vec<[u8; CLASSES.len()]>,
+    pub activity: Vec<super::labels::ActivityRow>,
     /// Which font / kit each track used.
     pub timbres: Vec<String>,
     /// Semitones the song was transposed by.
@@ -832,18 +832,16 @@ pub fn write_pcm16(path: &Path, rate: u32, ch: &[Vec<f32>; 2]) -> Result<()> {
     Ok(())
 }
 
-/// Writes a `[rows][cols]` u8 matrix as a `.npy` file.
-pub fn write_npy_u8(path: &Path, rows: &[[u8; CLASSES.len()]]) -> Result<()> {
+/// Writes `cols`-wide u8 rows as a `[rows, cols]` `.npy` matrix.
+pub fn write_npy_u8<'a>(path: &Path, rows: impl ExactSizeIterator<Item = &'a [u8]>, cols: usize) -> Result<()> {
     let file = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
     );
     use npyz::WriterBuilder;
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[rows.len() as u64, CLASSES.len() as u64])
-        .writer(file)
-        .begin_nd()?;
+    let mut w =
+        npyz::WriteOptions::new().default_dtype().shape(&[rows.len() as u64, cols as u64]).writer(file).begin_nd()?;
     for r in rows {
+        anyhow::ensure!(r.len() == cols, "{}: a row of {} values in a {cols}-column matrix", path.display(), r.len());
         w.extend(r.iter().copied())?;
     }
     w.finish()?;

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use activity_meter::core::{CcMode, MeterCore, MeterSettings, MeterShared};
 use activity_meter::{CARD, MODEL};
-use dsp_core::activity::ActivityTask;
-use dsp_core::tasks::Stallable;
+use activity_model::ActivityTask;
 use dsp_core::{Model, ModelCard, ModelSource, RunnerConfig};
 use nice_assert_no_alloc::assert_no_alloc;
+use test_support::Stallable;
 
 fn task() -> (ActivityTask, ModelCard) {
     let card = ModelCard::from_json(CARD).unwrap();
@@ -50,8 +50,8 @@ fn pace(start: Instant, frames: usize, rate: u32) {
     }
 }
 
-fn responses(card: &ModelCard) -> Vec<dsp_core::activity::Response> {
-    dsp_core::activity::responses(card).unwrap().0
+fn responses(card: &ModelCard) -> Vec<activity_model::Response> {
+    activity_model::responses(card).unwrap().0
 }
 
 #[test]

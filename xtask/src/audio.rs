@@ -14,6 +14,23 @@ pub struct Audio {
 }
 
 impl Audio {
+    /// Deterministic stereo noise at 0.1 peak (the benchmarks' input, so runs compare).
+    pub fn noise(rate: u32, seconds: f64) -> Audio {
+        let n = (rate as f64 * seconds) as usize;
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let mut ch = || -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    ((s >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * 0.1
+                })
+                .collect()
+        };
+        Audio { sample_rate: rate, channels: vec![ch(), ch()] }
+    }
+
     /// Frames per channel.
     pub fn frames(&self) -> usize {
         self.channels.first().map_or(0, |c| c.len())

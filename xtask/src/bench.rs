@@ -121,23 +121,6 @@ fn paired_ms(
     Ok((median(t), median(o), median(r)))
 }
 
-/// Deterministic stereo noise at 0.1 peak (the benchmark's input, so runs compare).
-pub fn noise(rate: u32, seconds: f64) -> Audio {
-    let n = (rate as f64 * seconds) as usize;
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    let mut ch = || -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * 0.1
-            })
-            .collect()
-    };
-    Audio { sample_rate: rate, channels: vec![ch(), ch()] }
-}
-
 /// Prints tract's time per plan node of `model` on `inputs`, slowest first (where the time goes
 /// when tract trails ONNX Runtime).
 fn print_nodes(model: &mut Model, inputs: &[Vec<f32>]) -> Result<()> {
@@ -202,7 +185,7 @@ pub fn bench(root: &Path, json: Option<PathBuf>, models: Option<PathBuf>, nodes:
             continue;
         }
         let mut host = PluginHost::load(&bundle, None)?;
-        let a = noise(48_000, 30.0);
+        let a = Audio::noise(48_000, 30.0);
         let r = host.render(&a, &RenderOptions { mode: Mode::Offline, block: 512, ..Default::default() })?;
         let rtf = r.process_seconds / 30.0;
         println!(

@@ -3,7 +3,7 @@
 //! (tract, through the same task the plugin uses) over a split, then computes the metrics with
 //! the field's reference implementations (scikit-learn, via the model's Python metrics).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
@@ -63,9 +63,4 @@ impl SplitIndex {
     pub fn song_dir(opts: &EvalOptions, song: &str) -> PathBuf {
         opts.data.join(&opts.split).join(song)
     }
-}
-
-/// `cargo xtask eval <model>`: dispatches to the model's evaluator.
-pub fn eval(root: &Path, opts: &EvalOptions) -> Result<()> {
-    crate::models::get(&opts.model)?.eval(root, opts)
 }

@@ -298,7 +298,7 @@ fn main() -> Result<()> {
                 baseline: baseline.map(|b| if b.is_absolute() { b } else { root.join(b) }),
                 model: model.clone(),
             };
-            xtask::eval::eval(&root, &opts)
+            xtask::models::get(&opts.model)?.eval(&root, &opts)
         }
         Command::Bench { json, models, nodes } => xtask::bench::bench(&root, json, models, nodes),
         Command::Other(args) => nice_plug_xtask::main_with_args("cargo xtask", args),

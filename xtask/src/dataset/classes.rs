@@ -27,6 +27,9 @@ pub const CLASSES: [&str; 14] = [
     "voice",
 ];
 
+/// One 10 ms frame of activity labels (0/1 per class), as the renderer derives them.
+pub type ActivityRow = [u8; CLASSES.len()];
+
 /// GM programs (0-based) for every class but drums, same order as [`CLASSES`].
 pub const PROGRAMS: [&[u8]; 14] = [
     &[],                                       // drums: percussion kits

@@ -17,12 +17,10 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 
+pub use super::classes::ActivityRow;
 use super::classes::{drum_keys, CLASSES};
 use super::compose::Song;
 use super::render::{self, Rendered};
-
-/// One 10 ms frame of activity labels (0/1 per class).
-pub type ActivityRow = [u8; CLASSES.len()];
 
 /// Everything a writer may read about one rendered song.
 pub struct SongLabels<'a> {

@@ -11,7 +11,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
 
-use super::classes::{Class, CLASSES, PROGRAMS, VARIATIONS};
+use super::classes::{ActivityRow, Class, CLASSES, PROGRAMS, VARIATIONS};
 use super::compose::{Role, Song, Track};
 use super::gus::GusBank;
 use super::hydrogen::HydrogenKit;
@@ -369,7 +369,7 @@ pub struct Rendered {
     /// The mix, exactly the sum of the stems.
     pub mix: [Vec<f32>; 2],
     /// Activity labels at [`LABEL_RATE`]: `[frame][class]` as 0/1.
-    pub activity: Vec<super::labels::ActivityRow>,
+    pub activity: Vec<ActivityRow>,
     /// Which font / kit each track used.
     pub timbres: Vec<String>,
     /// Semitones the song was transposed by.

@@ -56,7 +56,7 @@ fn runner_rtf(model: Model) -> Result<(f64, usize)> {
     const SECONDS: f64 = 30.0;
     let mut runner = ModelRunner::spawn(RunnerConfig::offline(RATE, BLOCK), ActivityTask::new(model, 2)?)?;
     let latency = runner.latency();
-    let a = crate::bench::noise(RATE, SECONDS);
+    let a = crate::audio::Audio::noise(RATE, SECONDS);
     let start = Instant::now();
     let mut pos = 0;
     while pos < a.frames() {

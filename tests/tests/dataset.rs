@@ -5,13 +5,14 @@ use std::path::Path;
 
 use xtask::audio::read_wav;
 use xtask::dataset::gus::{GusBank, FREEPATS_DIR};
-use xtask::dataset::render::{Augment, Engine, SF2_DIR};
+use xtask::dataset::hydrogen::{HYDROGEN_DIR, REAL_KITS};
+use xtask::dataset::render::{Augment, Engine, TimbreSet, SF2_DIR};
 use xtask::dataset::{generate, DatasetOptions};
 
 fn opts(out: &Path, seed: u64) -> DatasetOptions {
     DatasetOptions {
         out: out.to_path_buf(),
-        songs: [2, 1, 0],
+        songs: [2, 1, 0, 1],
         seconds: 6.0,
         rate: 22_050,
         seed,
@@ -79,7 +80,6 @@ fn same_seed_same_bytes_and_mix_equals_sum_of_stems() {
 #[test]
 fn variation_presets_are_offered_and_played() {
     use xtask::dataset::classes::{PIANO, VARIATIONS};
-    use xtask::dataset::render::TimbreSet;
     let set = TimbreSet::training(Path::new(SF2_DIR)).unwrap();
     // Every offered variation exists in its font (rustysynth would silently fall back to bank 0).
     for &(font, bank, program, class) in &set.variations {
@@ -114,7 +114,7 @@ fn variation_presets_are_offered_and_played() {
     // and the songs still sound.
     let tmp = std::env::temp_dir().join(format!("suite-variations-{}", std::process::id()));
     let mut o = opts(&tmp, 5);
-    o.songs = [4, 0, 0];
+    o.songs = [4, 0, 0, 0];
     o.variations = 1.0;
     generate(&o).unwrap();
     let mut played = 0;
@@ -155,8 +155,8 @@ fn pitch(x: &[f32], rate: f64) -> f64 {
 fn freepats_cover_every_melodic_class_and_play_in_tune() {
     use xtask::dataset::classes::{Class, PROGRAMS};
     use xtask::dataset::compose::Note;
-    use xtask::dataset::render::TimbreSet;
-    let bank = GusBank::open(Path::new(FREEPATS_DIR)).expect("freepats (Debian package freepats) is a training timbre");
+    let bank = GusBank::open(Path::new(FREEPATS_DIR))
+        .expect("freepats (Debian package freepats): the real-recording split's melodic timbres");
     let rate = 22_050u32;
     let mut out_of_tune = Vec::new();
     for (c, pool) in PROGRAMS.iter().enumerate().skip(1) {
@@ -185,25 +185,41 @@ fn freepats_cover_every_melodic_class_and_play_in_tune() {
     }
     assert!(out_of_tune.is_empty(), "out of tune:\n{}", out_of_tune.join("\n"));
 
-    // The training set offers the bank, and songs play it.
-    let mut set = TimbreSet::training(Path::new(SF2_DIR)).unwrap();
-    assert!(set.add_gus_bank(Path::new(FREEPATS_DIR)).unwrap() > 30);
-    assert!(TimbreSet::test(Path::new(SF2_DIR)).is_ok_and(|mut t| t.add_gus_bank(Path::new(FREEPATS_DIR)).is_err()));
-    let tmp = std::env::temp_dir().join(format!("suite-freepats-{}", std::process::id()));
+    // The bank is the real-recording split's: a training or test set refuses it as a source,
+    // and every melodic track of a real song plays it, every drum track a held-out kit.
+    assert!(TimbreSet::real(Path::new(FREEPATS_DIR), Path::new(HYDROGEN_DIR)).is_ok_and(|s| s.fonts.is_empty()));
+    assert!(
+        TimbreSet::test(Path::new(SF2_DIR)).is_ok_and(|mut t| t.add_hydrogen_kits(Path::new(HYDROGEN_DIR)).is_err())
+    );
+    let tmp = std::env::temp_dir().join(format!("suite-real-{}", std::process::id()));
     let mut o = opts(&tmp, 6);
-    o.songs = [4, 0, 0];
+    o.songs = [0, 0, 0, 3];
     o.stems = false;
     generate(&o).unwrap();
-    let played: usize = (0..4)
-        .map(|i| {
-            let meta: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(tmp.join(format!("train/train-{i:05}/meta.json"))).unwrap())
-                    .unwrap();
-            meta["timbres"].as_array().unwrap().iter().filter(|t| t.as_str().unwrap().starts_with("freepats:")).count()
-        })
-        .sum();
-    assert!(played > 0, "no track played a freepats patch");
+    let again = std::env::temp_dir().join(format!("suite-real-again-{}", std::process::id()));
+    generate(&DatasetOptions { out: again.clone(), ..o.clone() }).unwrap();
+    assert_eq!(files(&tmp), files(&again), "the real split is not reproducible");
+    let (mut melodic, mut drums) = (0, 0);
+    for i in 0..3 {
+        let dir = tmp.join(format!("real/real-{i:05}"));
+        let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+        for t in meta["timbres"].as_array().unwrap() {
+            let t = t.as_str().unwrap();
+            if t.starts_with("freepats:") {
+                melodic += 1;
+            } else {
+                assert!(REAL_KITS.iter().any(|k| t.starts_with(k)), "a real song played {t:?}");
+                drums += 1;
+            }
+        }
+        // Labels as in every split, and a clean mix: finite, not clipped.
+        let mix = read_wav(&dir.join("mix.wav")).unwrap();
+        assert!(mix.channels.iter().flatten().all(|x| x.is_finite() && x.abs() < 1.0));
+        assert!(dir.join("activity.npy").is_file());
+    }
+    assert!(melodic > 0 && drums > 0, "real songs: {melodic} melodic and {drums} drum tracks");
     let _ = std::fs::remove_dir_all(&tmp);
+    let _ = std::fs::remove_dir_all(&again);
 }
 
 #[test]
@@ -211,10 +227,9 @@ fn mixed_engine_renders_with_both_synthesizers_deterministically() {
     let tmp = std::env::temp_dir().join(format!("suite-dataset-mixed-{}", std::process::id()));
     let make = |out: &Path| {
         let mut o = opts(out, 5);
-        o.songs = [4, 0, 0];
+        o.songs = [4, 0, 0, 0];
         o.seconds = 3.0;
         o.stems = false;
-        o.gus_dir = None;
         o.synth = Engine::Mixed;
         generate(&o).unwrap();
     };

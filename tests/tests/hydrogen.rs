@@ -8,7 +8,7 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use xtask::dataset::compose::{compose, Note};
-use xtask::dataset::hydrogen::{HydrogenKit, Part, EXCLUDED_KITS, HYDROGEN_DIR};
+use xtask::dataset::hydrogen::{HydrogenKit, Part, EXCLUDED_KITS, HYDROGEN_DIR, REAL_KITS};
 use xtask::dataset::render::{active_rms_db, render_kit, TimbreSet, SF2_DIR, TRACK_RMS_DB};
 
 const RATE: u32 = 22_050;
@@ -151,6 +151,7 @@ fn discovery_excludes_the_test_kit_and_non_drum_sets_and_reports_bad_xml() {
     let root = tmp("discover");
     fixture_kit(&root.join("Good Kit"));
     fixture_kit(&root.join(EXCLUDED_KITS[0]));
+    fixture_kit(&root.join(REAL_KITS[0]));
     std::fs::create_dir_all(root.join("Hand Percussion")).unwrap();
     std::fs::write(
         root.join("Hand Percussion/drumkit.xml"),
@@ -162,6 +163,11 @@ fn discovery_excludes_the_test_kit_and_non_drum_sets_and_reports_bad_xml() {
     let kits = HydrogenKit::discover(&root).unwrap();
     let names: Vec<&str> = kits.iter().map(|k| k.name.as_str()).collect();
     assert_eq!(names, vec!["Good Kit"]);
+    // The real-recording split's kits are found only by name, and a missing one is named.
+    let real = HydrogenKit::discover_named(&root, &REAL_KITS[..1]).unwrap();
+    assert_eq!(real.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), vec![REAL_KITS[0]]);
+    let err = HydrogenKit::discover_named(&root, &REAL_KITS).unwrap_err().to_string();
+    assert!(err.contains(REAL_KITS[1]), "{err}");
 
     let err = HydrogenKit::open(&root.join("Broken")).unwrap_err();
     assert!(format!("{err:#}").contains("drumkit.xml"), "{err:#}");
@@ -197,6 +203,7 @@ fn installed_kits_play_at_the_track_level() {
     assert!(added >= 5, "only {added} Hydrogen kits usable in {HYDROGEN_DIR}");
     eprintln!("{added} Hydrogen kits: {:?}", set.kits[sf2_kits..].iter().map(|k| &k.name).collect::<Vec<_>>());
     assert!(set.kits.iter().all(|k| !k.name.contains("Black Pearl 1.0")));
+    assert!(set.kits.iter().all(|k| REAL_KITS.iter().all(|r| k.name != format!("hydrogen:{r}"))));
 
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let seconds = 12.0;

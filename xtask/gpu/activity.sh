@@ -20,8 +20,6 @@ DEVICE=${DEVICE:-cuda}
 JOBS=${JOBS:-$(nproc)}
 CARRY=${CARRY:-/tmp/carry}
 SYNTH=${SYNTH:-oxisynth}      # SoundFont synthesizer for the training data (dataset --synth)
-FREEPATS_ARG=none             # FREEPATS=1: add the carried freepats GUS patches
-[ "${FREEPATS:-0}" = 1 ] && FREEPATS_ARG="$CARRY/freepats"
 mkdir -p "$OUT" "$CARRY"
 python3 -c "import sys, tarfile; tarfile.open('gpu-carry/pack.tar.xz').extractall(sys.argv[1], filter='data')" "$CARRY"
 chmod +x "$CARRY/xtask"
@@ -43,7 +41,7 @@ if [ "${REUSE:-0}" = 1 ] && [ -f "$DATA/dataset.json" ]; then
   echo "reusing $DATA (rendered by an earlier call)" | tee "$OUT/render.log"
 else
 "$CARRY/xtask" dataset --out "$DATA" --train "$SONGS" --val "$VAL" --test 0 --seconds 30 --rate 22050 \
-  --jobs "$JOBS" --sf2-dir "$CARRY/sf2" --hydrogen "$CARRY/drumkits" --freepats "$FREEPATS_ARG" --synth "$SYNTH" > "$OUT/render.log" 2>&1 \
+  --jobs "$JOBS" --sf2-dir "$CARRY/sf2" --hydrogen "$CARRY/drumkits" --synth "$SYNTH" > "$OUT/render.log" 2>&1 \
   || { tail -20 "$OUT/render.log"; exit 1; }
 fi
 t1=$(date +%s)

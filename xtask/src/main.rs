@@ -86,6 +86,11 @@ enum Command {
         /// Songs in the test split (held-out timbres: MuseScore General, AVL kits).
         #[arg(long, default_value_t = 40)]
         test: usize,
+        /// Songs in the real-recording split (held-out recorded timbres: the freepats GUS
+        /// patches and the Hydrogen kits BJA_Pacific, ColomboAcousticDrumkit,
+        /// Millo_MultiLayered3; never trained or tuned on).
+        #[arg(long, default_value_t = 0)]
+        real: usize,
         /// Seconds per song.
         #[arg(long, default_value_t = 30.0)]
         seconds: f64,
@@ -108,18 +113,18 @@ enum Command {
         #[arg(long, default_value = "/usr/share/sounds/sf2")]
         sf2_dir: PathBuf,
         /// Folder of Hydrogen drum kits for the train/val splits ("none": SoundFont kits only).
-        /// "The Black Pearl 1.0" is always excluded (it is an AVL test kit).
+        /// "The Black Pearl 1.0" (an AVL test kit) and the real-recording split's kits are never
+        /// training kits; the real split reads its kits here (default folder with "none").
         #[arg(long, default_value = xtask::dataset::hydrogen::HYDROGEN_DIR)]
         hydrogen: String,
         /// Probability that a train/val melodic track plays a variation preset of its class
         /// (GM bank 8, sf_GMbank's MT-32 bank 127) instead of its GM program; 0: GM only.
         #[arg(long, default_value_t = xtask::dataset::render::DEFAULT_VARIATION_PROB)]
         variations: f64,
-        /// Folder of GUS patches (freepats: Tone_000/NNN_Name.pat, /usr/share/midi/freepats) to
-        /// add to the train/val melodic timbres; "none" (the default: measured, they did not
-        /// help on the held-out test timbres, see models/activity/experiments).
-        #[arg(long, default_value = "none")]
-        freepats: String,
+        /// Folder of the GUS patches (freepats: Tone_000/NNN_Name.pat) the real-recording split
+        /// plays; they are never training timbres.
+        #[arg(long, default_value = xtask::dataset::gus::FREEPATS_DIR)]
+        freepats: PathBuf,
         /// SoundFont synthesizer for the train/val splits: oxisynth (FluidSynth's engine, with
         /// the fonts' modulators; the test split always uses it), rustysynth (faster, no
         /// modulators) or mixed (a fair coin per track between the two).
@@ -238,6 +243,7 @@ fn main() -> Result<()> {
             train,
             val,
             test,
+            real,
             seconds,
             rate,
             seed,
@@ -259,7 +265,7 @@ fn main() -> Result<()> {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let opts = xtask::dataset::DatasetOptions {
                 out,
-                songs: [train, val, test],
+                songs: [train, val, test, real],
                 seconds,
                 rate,
                 seed,
@@ -269,7 +275,7 @@ fn main() -> Result<()> {
                 sf2_dir,
                 hydrogen_dir: (hydrogen != "none").then(|| PathBuf::from(hydrogen)),
                 variations,
-                gus_dir: (freepats != "none").then(|| PathBuf::from(freepats)),
+                gus_dir: Some(freepats),
                 synth: xtask::dataset::render::Engine::parse(&synth)?,
             };
             xtask::dataset::generate(&opts).map(|_| ())

@@ -66,7 +66,7 @@ def dataset_summary(info: dict):
     }
 
 
-FONT_LICENSES = {"FluidR3_GM.sf2": "FluidR3_GM (MIT)", "TimGM6mb.sf2": "TimGM6mb (GPL-2)", "sf_GMbank.sf2": "csound sf_GMbank (LGPL)"}
+FONT_LICENSES = {"FluidR3_GM.sf2": "FluidR3_GM (MIT)", "TimGM6mb.sf2": "TimGM6mb (GPL-2)", "sf_GMbank.sf2": "csound sf_GMbank (public domain)"}
 
 
 def license_note(info: dict) -> str:

@@ -29,6 +29,11 @@ pub const HYDROGEN_DIR: &str = "/usr/share/hydrogen/data/drumkits";
 /// test kit.
 pub const EXCLUDED_KITS: [&str; 1] = ["The Black Pearl 1.0"];
 
+/// Kits of real recorded acoustic drums held out of training for the real-recording split
+/// (`cargo xtask dataset --real N`): [`HydrogenKit::discover`] never returns them; only
+/// [`HydrogenKit::discover_named`] does.
+pub const REAL_KITS: [&str; 3] = ["BJA_Pacific", "ColomboAcousticDrumkit", "Millo_MultiLayered3"];
+
 /// The drum parts the composer plays (by GM percussion key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Part {
@@ -296,10 +301,29 @@ impl HydrogenKit {
         [Part::Kick, Part::Snare, Part::ClosedHat].iter().all(|p| self.parts.contains_key(p))
     }
 
-    /// Every usable kit under `dir` (sorted by name), except [`EXCLUDED_KITS`] and kits without
-    /// a full drum set (hand percussion, djembe ensembles). Kits that fail to parse are skipped
-    /// with a note on stderr.
+    /// Every usable training kit under `dir` (sorted by name), except [`EXCLUDED_KITS`],
+    /// [`REAL_KITS`] and kits without a full drum set (hand percussion, djembe ensembles). Kits
+    /// that fail to parse are skipped with a note on stderr.
     pub fn discover(dir: &Path) -> Result<Vec<Arc<HydrogenKit>>> {
+        Self::scan(dir, |name| !EXCLUDED_KITS.contains(&name) && !REAL_KITS.contains(&name))
+    }
+
+    /// The kits under `dir` named in `names` (e.g. [`REAL_KITS`]); an error names any that is
+    /// missing or not a full drum set.
+    pub fn discover_named(dir: &Path, names: &[&str]) -> Result<Vec<Arc<HydrogenKit>>> {
+        let kits = Self::scan(dir, |name| names.contains(&name))?;
+        for n in names {
+            if !kits.iter().any(|k| k.name == *n) {
+                anyhow::bail!(
+                    "Hydrogen kit {n:?} is not a usable kit in {} (install hydrogen-drumkits)",
+                    dir.display()
+                );
+            }
+        }
+        Ok(kits)
+    }
+
+    fn scan(dir: &Path, wanted: impl Fn(&str) -> bool) -> Result<Vec<Arc<HydrogenKit>>> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("cannot list {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -309,7 +333,7 @@ impl HydrogenKit {
         let mut kits = Vec::new();
         for p in names {
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if EXCLUDED_KITS.contains(&name.as_str()) {
+            if !wanted(&name) {
                 continue;
             }
             match HydrogenKit::open(&p) {

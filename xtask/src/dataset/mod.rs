@@ -11,8 +11,10 @@
 //!                               drum onsets (time, class, key, velocity)
 //! ```
 //! Splits are by song (different seeds) and by timbre set: train and val use the training
-//! SoundFonts, Hydrogen kits and (with `--freepats`) freepats GUS patches, test only MuseScore
-//! General and the AVL kits. The same arguments give bit-identical files.
+//! SoundFonts and Hydrogen kits, test only MuseScore General and the AVL kits, real (the
+//! real-recording split) only recorded instruments: the freepats GUS patches and the Hydrogen
+//! kits in [`hydrogen::REAL_KITS`], which training never sees. The same arguments give
+//! bit-identical files.
 
 pub mod classes;
 pub mod compose;
@@ -41,8 +43,8 @@ use render::{Augment, TimbreSet, LABEL_RATE};
 pub struct DatasetOptions {
     /// Output folder.
     pub out: PathBuf,
-    /// Songs per split: train, val, test.
-    pub songs: [usize; 3],
+    /// Songs per split: train, val, test, real (the real-recording split).
+    pub songs: [usize; 4],
     /// Length of each song in seconds.
     pub seconds: f64,
     /// Sample rate of the written audio in Hz.
@@ -62,14 +64,16 @@ pub struct DatasetOptions {
     /// Probability that a train/val melodic track plays one of its font's variation presets
     /// of the same class ([`classes::VARIATIONS`]) instead of its GM program; 0 turns it off.
     pub variations: f64,
-    /// Folder of GUS patches (freepats) added to the train/val melodic timbres (`None`: fonts
-    /// only).
+    /// Folder of the GUS patches (freepats) the real-recording split plays its melodic tracks
+    /// with (`None`: [`gus::FREEPATS_DIR`]). Never a training timbre.
     pub gus_dir: Option<PathBuf>,
     /// Synthesizer for the train/val SoundFonts (the test split always uses oxisynth).
     pub synth: render::Engine,
 }
 
-const SPLITS: [&str; 3] = ["train", "val", "test"];
+/// The splits, in seed-stream order: train and val (training timbres), test (held-out
+/// SoundFont timbres), real (held-out recorded timbres: freepats and [`hydrogen::REAL_KITS`]).
+pub const SPLITS: [&str; 4] = ["train", "val", "test", "real"];
 
 /// Seed of song `i` of split `s`: independent streams per split and song.
 pub fn song_seed(seed: u64, split: usize, i: usize) -> u64 {
@@ -88,7 +92,7 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
     let mut split_ids: Vec<Vec<String>> = Vec::new();
     let mut timbres_used = serde_json::Map::new();
     let mut rendered_seconds = 0.0;
-    let (mut training_set, mut test_set) = (None, None);
+    let (mut training_set, mut test_set, mut real_set) = (None, None, None);
     for (si, split) in SPLITS.iter().enumerate() {
         let n = opts.songs[si];
         if n == 0 {
@@ -98,6 +102,10 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
         // Train and val share one training set (fonts, kits and patches are loaded once).
         let set: &TimbreSet = if *split == "test" {
             test_set.insert(TimbreSet::test(&opts.sf2_dir)?)
+        } else if *split == "real" {
+            let gus = opts.gus_dir.clone().unwrap_or_else(|| gus::FREEPATS_DIR.into());
+            let kits = opts.hydrogen_dir.clone().unwrap_or_else(|| hydrogen::HYDROGEN_DIR.into());
+            real_set.insert(TimbreSet::real(&gus, &kits)?)
         } else {
             match training_set {
                 Some(ref set) => set,
@@ -156,10 +164,11 @@ pub fn generate(opts: &DatasetOptions) -> Result<f64> {
         "sample_rate": opts.rate,
         "label_rate": LABEL_RATE,
         "seconds_per_song": opts.seconds,
-        "splits": {"train": split_ids[0], "val": split_ids[1], "test": split_ids[2]},
+        "splits": {"train": split_ids[0], "val": split_ids[1], "test": split_ids[2], "real": split_ids[3]},
         "timbres": timbres_used,
         "options": opts,
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        // The call as a user types it, whichever binary path ran it.
+        "command": format!("cargo xtask {}", std::env::args().skip(1).collect::<Vec<_>>().join(" ")),
         "render": {
             "audio_seconds": rendered_seconds,
             "wall_seconds": wall,
@@ -183,9 +192,6 @@ fn training_timbres(opts: &DatasetOptions) -> Result<TimbreSet> {
     let mut set = TimbreSet::training(&opts.sf2_dir)?.with_engine(&opts.sf2_dir, opts.synth)?;
     if let Some(dir) = &opts.hydrogen_dir {
         set.add_hydrogen_kits(dir)?;
-    }
-    if let Some(dir) = &opts.gus_dir {
-        set.add_gus_bank(dir)?;
     }
     set.variation_prob = opts.variations;
     Ok(set)

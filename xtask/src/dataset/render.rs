@@ -242,10 +242,39 @@ impl TimbreSet {
         .with_engine(dir, Engine::OxiSynth)
     }
 
+    /// Real-recording timbres, never used for training or tuning: the freepats GUS patches
+    /// (samples of real instruments, played by the GUS sampler in [`super::gus`]) for every
+    /// melodic class, and the Hydrogen kits in [`super::hydrogen::REAL_KITS`] (recorded acoustic
+    /// drums) for drums. No SoundFont is loaded: the split measures how a model trained on
+    /// SoundFont renders copes with recorded instruments.
+    pub fn real(gus_dir: &Path, hydrogen_dir: &Path) -> Result<Self> {
+        if !gus_dir.is_dir() {
+            bail!(
+                "the real-recording split needs the freepats GUS patches in {} (install freepats)",
+                gus_dir.display()
+            );
+        }
+        let kits = HydrogenKit::discover_named(hydrogen_dir, &super::hydrogen::REAL_KITS)?
+            .into_iter()
+            .map(|k| Kit { font: 0, preset: None, name: format!("hydrogen:{}", k.name), hydrogen: Some(k) })
+            .collect();
+        Ok(TimbreSet {
+            name: "real",
+            fonts: Vec::new(),
+            melodic: Vec::new(),
+            kits,
+            variations: Vec::new(),
+            variation_prob: 0.0,
+            gus: Some(Arc::new(GusBank::open(gus_dir)?)),
+            engine: Engine::RustySynth,
+            oxi: Vec::new(),
+        })
+    }
+
     /// Adds the Hydrogen kits under `dir` (see [`HydrogenKit::discover`]) to a training set.
     /// Returns how many were added; a missing folder adds none (with a note).
     pub fn add_hydrogen_kits(&mut self, dir: &Path) -> Result<usize> {
-        if !self.accepts_training_dir(dir, "Hydrogen kits", "only the AVL kits", "hydrogen-drumkits hydrogen-data")? {
+        if !self.accepts_training_dir(dir, "Hydrogen kits", "hydrogen-drumkits hydrogen-data")? {
             return Ok(0);
         }
         let found = HydrogenKit::discover(dir)?;
@@ -256,12 +285,12 @@ impl TimbreSet {
         Ok(n)
     }
 
-    /// Whether a training-timbre folder of `what` can be added: an error for the test set
-    /// (which uses `test_uses`), `false` with a note naming the Debian `packages` when `dir` is
-    /// missing.
-    fn accepts_training_dir(&self, dir: &Path, what: &str, test_uses: &str, packages: &str) -> Result<bool> {
-        if self.name == "test" {
-            bail!("{what} are training timbres; the test split uses {test_uses}");
+    /// Whether a training-timbre folder of `what` can be added: an error for the held-out sets
+    /// (test and real, which have their own timbres), `false` with a note naming the Debian
+    /// `packages` when `dir` is missing.
+    fn accepts_training_dir(&self, dir: &Path, what: &str, packages: &str) -> Result<bool> {
+        if self.name == "test" || self.name == "real" {
+            bail!("{what} are training timbres; the {} split has its own held-out timbres", self.name);
         }
         if !dir.is_dir() {
             eprintln!("note: no {what} ({} missing: install {packages})", dir.display());
@@ -301,19 +330,6 @@ impl TimbreSet {
             (Engine::Mixed, TrackEngine::OxiSynth) => " [oxisynth]",
             _ => "",
         }
-    }
-
-    /// Adds the GUS patches under `dir` (freepats, see [`GusBank::open`]) as a melodic source
-    /// of a training set. Returns how many patches it has; a missing folder adds none (with a
-    /// note).
-    pub fn add_gus_bank(&mut self, dir: &Path) -> Result<usize> {
-        if !self.accepts_training_dir(dir, "GUS patches", "only MuseScore General", "freepats")? {
-            return Ok(0);
-        }
-        let bank = GusBank::open(dir)?;
-        let n = bank.programs().count();
-        self.gus = Some(Arc::new(bank));
-        Ok(n)
     }
 
     /// The programs of `class`'s GM pool the GUS bank has (empty without a bank).
@@ -403,6 +419,9 @@ pub fn render(
             (k.font, Some(k), None)
         } else {
             let sources = set.melodic.len() + usize::from(!gus_programs.is_empty());
+            if sources == 0 {
+                bail!("the {} timbres have no instrument of class {}", set.name, tr.class.name());
+            }
             let pick = rng.gen_range(0..sources);
             match set.gus.as_ref().filter(|_| pick == set.melodic.len()) {
                 Some(g) => (0, None, Some(g)),

@@ -291,7 +291,9 @@ def main(argv=None):
 
         def put(card):
             card.setdefault("metrics", {})[args.split] = flat
-            card["metrics"][f"{args.split}_command"] = "cargo xtask eval activity"
+            card["metrics"][f"{args.split}_command"] = "cargo xtask eval activity" + ("" if args.split == "test" else f" --data {d.get('data', '?')} --split {args.split}")
+            if args.split not in ("test", "val"):
+                card["metrics"][f"{args.split}_dataset_command"] = d.get("data_command")
             if responses:
                 card["metrics"][f"{args.split}_responses"] = responses
             if ci:

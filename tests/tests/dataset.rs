@@ -251,3 +251,43 @@ fn mixed_engine_renders_with_both_synthesizers_deterministically() {
     assert!(tags[0] > 0 && tags[1] > 0, "4 songs' tracks all went to one engine: {tags:?}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn recording_chain_is_deterministic_keeps_the_stem_sum_and_is_recorded() {
+    use xtask::dataset::chain::Chain;
+    let tmp = std::env::temp_dir().join(format!("suite-chain-{}", std::process::id()));
+    let make = |out: &Path, chain: Chain| {
+        let mut o = opts(out, 8);
+        o.songs = [2, 0, 0, 0];
+        o.seconds = 4.0;
+        o.augment.chain = chain;
+        generate(&o).unwrap();
+    };
+    let (a, b, off) = (tmp.join("a"), tmp.join("b"), tmp.join("off"));
+    make(&a, Chain::ALL);
+    make(&b, Chain::ALL);
+    make(&off, Chain::default());
+    assert_eq!(files(&a), files(&b), "a render with the recording chain is not reproducible");
+    assert_ne!(files(&a), files(&off), "the recording chain changed nothing");
+    let song = a.join("train/train-00000");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(song.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["augment"]["chain"]["room"], true, "meta.json does not record the chain");
+    assert!(meta["timbres"].as_array().unwrap().iter().any(|t| t.as_str().unwrap().contains("room ")));
+    let mix = read_wav(&song.join("mix.wav")).unwrap();
+    assert!(mix.channels.iter().flatten().all(|x| x.is_finite() && x.abs() < 1.0));
+    let mut sum = vec![vec![0.0f32; mix.frames()]; 2];
+    for e in std::fs::read_dir(song.join("stems")).unwrap() {
+        let s = read_wav(&e.unwrap().path()).unwrap();
+        for (acc, ch) in sum.iter_mut().zip(&s.channels) {
+            acc.iter_mut().zip(ch).for_each(|(x, y)| *x += y);
+        }
+    }
+    let worst = mix
+        .channels
+        .iter()
+        .zip(&sum)
+        .flat_map(|(m, s)| m.iter().zip(s).map(|(x, y)| (x - y).abs()))
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 8.0 / 32768.0, "with the chain the mix differs from its stems' sum by {worst}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -109,6 +109,10 @@ enum Command {
         /// Train-split augmentations: gain,eq,reverb,compress,pitch | all | none.
         #[arg(long, default_value = "all")]
         augment: String,
+        /// Train-split recording chain (xtask/src/dataset/chain.rs): room,mic,comp,drive,noise,
+        /// velocity,mix | all | none.
+        #[arg(long, default_value = "none")]
+        chain: String,
         /// Folder holding the .sf2 files.
         #[arg(long, default_value = "/usr/share/sounds/sf2")]
         sf2_dir: PathBuf,
@@ -250,6 +254,7 @@ fn main() -> Result<()> {
             jobs,
             stems,
             augment,
+            chain,
             sf2_dir,
             hydrogen,
             variations,
@@ -271,7 +276,10 @@ fn main() -> Result<()> {
                 seed,
                 jobs,
                 stems,
-                augment: xtask::dataset::render::Augment::parse(&augment)?,
+                augment: xtask::dataset::render::Augment {
+                    chain: xtask::dataset::chain::Chain::parse(&chain)?,
+                    ..xtask::dataset::render::Augment::parse(&augment)?
+                },
                 sf2_dir,
                 hydrogen_dir: (hydrogen != "none").then(|| PathBuf::from(hydrogen)),
                 variations,

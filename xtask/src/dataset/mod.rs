@@ -16,6 +16,7 @@
 //! kits in [`hydrogen::REAL_KITS`], which training never sees. The same arguments give
 //! bit-identical files.
 
+pub mod chain;
 pub mod classes;
 pub mod compose;
 pub mod gus;

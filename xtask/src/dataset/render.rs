@@ -11,6 +11,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
 
+use super::chain::{self, Chain};
 use super::classes::{ActivityRow, Class, CLASSES, PROGRAMS, VARIATIONS};
 use super::compose::{Role, Song, Track};
 use super::gus::GusBank;
@@ -354,6 +355,10 @@ pub struct Augment {
     pub compress: bool,
     /// Transposition of the whole song by −5…+6 semitones (exact pitch shift for MIDI data).
     pub pitch: bool,
+    /// The recording chain ([`super::chain`]): rooms, microphones, compression, drive, noise,
+    /// the player's velocity and note lengths, master colouration (`--chain`; off by default).
+    #[serde(skip_serializing_if = "Chain::is_off")]
+    pub chain: Chain,
 }
 
 impl Augment {
@@ -362,7 +367,9 @@ impl Augment {
         let mut a = Augment::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
-                "all" => a = Augment { gain: true, eq: true, reverb: true, compress: true, pitch: true },
+                "all" => {
+                    a = Augment { gain: true, eq: true, reverb: true, compress: true, pitch: true, chain: a.chain }
+                }
                 "none" => a = Augment::default(),
                 "gain" => a.gain = true,
                 "eq" => a.eq = true,
@@ -405,6 +412,7 @@ pub fn render(
     let mut stems: Vec<Option<[Vec<f32>; 2]>> = vec![None; CLASSES.len()];
     let mut timbres = Vec::new();
     for tr in &mut song.tracks {
+        chain::play(&mut tr.notes, tr.class, &aug.chain, rng);
         if tr.role != Role::Drums && transpose != 0 {
             for n in &mut tr.notes {
                 n.key = (n.key as i32 + transpose).clamp(0, 127) as u8;
@@ -467,6 +475,10 @@ pub fn render(
                 a
             }
         };
+        let recorded = chain::record(&mut audio, tr.class, rate, &aug.chain, rng);
+        if let (false, Some(t)) = (recorded.is_empty(), timbres.last_mut()) {
+            *t = format!("{t} [{recorded}]");
+        }
         let mut gain_db = tr.gain_db;
         if aug.gain {
             gain_db += rng.gen_range(-3.0..=3.0);
@@ -501,6 +513,10 @@ pub fn render(
                 }
             }
         }
+    }
+    if aug.chain.mix {
+        let master = chain::draw_master(rng);
+        stems.iter_mut().flatten().for_each(|s| chain::apply_master(s, rate, &master));
     }
     let mut mix = [vec![0.0f32; frames], vec![0.0f32; frames]];
     for s in stems.iter().flatten() {

@@ -38,12 +38,13 @@ def device_from(arg: str) -> torch.device:
     return torch.device(arg)
 
 
-def save_checkpoint(path, model, opt, sched, step, rng, best, history, swa=None):
+def save_checkpoint(path, model, opt, sched, step, rng, best, history, swa=None, teacher=None):
     tmp = path + ".tmp"
     torch.save(
         {
             "model": model.state_dict(),
             "swa": None if swa is None else {"model": swa.state_dict(), "n": swa.n},
+            "teacher": None if teacher is None else teacher.model.state_dict(),
             "opt": opt.state_dict(),
             "sched": sched.state_dict(),
             "step": step,
@@ -86,6 +87,34 @@ class WeightAverage:
         return self.avg
 
 
+class MeanTeacher:
+    """The Mean Teacher (Tarvainen & Valpola 2017; the thesis' ch. 5 semi-supervised
+    setting): a teacher whose weights are an exponential moving average of the student's
+    (`--mt-ema`, 0.999), whose predictions on unlabeled data are the student's consistency
+    targets, weighted by `--mt-weight` behind a sigmoid ramp-up over `--mt-ramp` steps
+    (exp(−5 (1 − t)²)). The teacher is what validation scores and what best.pt holds."""
+
+    def __init__(self, model, ema: float, weight: float, ramp: int):
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.ema, self.max_weight, self.ramp = ema, weight, max(1, ramp)
+
+    def weight(self, step: int) -> float:
+        t = min(1.0, step / self.ramp)
+        return self.max_weight * float(np.exp(-5.0 * (1.0 - t) ** 2))
+
+    def update(self, student, step: int):
+        # Early on the average would lean on random initial weights: use the true mean until
+        # 1/(1 − ema) steps have passed (Tarvainen's warm-up).
+        a = min(self.ema, 1.0 - 1.0 / (step + 1))
+        with torch.no_grad():
+            for t, s in zip(self.model.parameters(), student.parameters()):
+                t.mul_(a).add_(s.detach(), alpha=1.0 - a)
+            for t, s in zip(self.model.buffers(), student.buffers()):
+                t.copy_(s)
+
+
 def fit(mod, args) -> dict:
     """Trains `mod`'s model for args.steps steps; returns the training summary."""
     rng = seed_everything(args.seed)
@@ -102,6 +131,13 @@ def fit(mod, args) -> dict:
         model.load_state_dict(torch.load(args.init, map_location=dev, weights_only=False)["model"])
         print(f"weights from {args.init}", flush=True)
     swa = WeightAverage(model) if args.swa_start >= 0 else None
+    teacher = None
+    if args.mt_weight > 0:
+        if swa is not None:
+            raise SystemExit("--mt-weight and --swa-start do not combine (the teacher already averages the weights)")
+        if not hasattr(mod, "consistency"):
+            raise SystemExit(f"model {args.model} has no Mean Teacher consistency loss")
+        teacher = MeanTeacher(model, args.mt_ema, args.mt_weight, args.mt_ramp if args.mt_ramp is not None else int(0.4 * args.steps))
     os.makedirs(args.out, exist_ok=True)
     # The run records the data it was trained on (export writes it into the model card).
     info = os.path.join(args.data, "dataset.json")
@@ -117,22 +153,31 @@ def fit(mod, args) -> dict:
         step, best, history = state["step"], state["best"], state["history"]
         if swa is not None and state.get("swa"):
             swa.load(state["swa"])
+        if teacher is not None and state.get("teacher"):
+            teacher.model.load_state_dict(state["teacher"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed from {ckpt} at step {step}", flush=True)
     args.start_step = step
     batches = mod.batches(args, rng)
     t0, seen, running, start_step = time.time(), 0, 0.0, step
+    cons = 0.0
     model.train()
     while step < args.steps:
         batch = next(batches)
         batch = [b.to(dev) for b in batch]
         loss = mod.loss(model, batch)
+        if teacher is not None:
+            c = mod.consistency(model, teacher.model, batch)
+            cons = 0.98 * cons + 0.02 * c.item() if step > start_step else c.item()
+            loss = loss + teacher.weight(step) * c
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
+        if teacher is not None:
+            teacher.update(model, step)
         step += 1
         seen += batch[0].shape[0]
         running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
@@ -141,11 +186,14 @@ def fit(mod, args) -> dict:
         if step % args.log_every == 0 or step == args.steps:
             rate = seen / max(time.time() - t0, 1e-9)
             eta = (args.steps - step) * (time.time() - t0) / max(step - start_step, 1)
-            print(f"step {step}/{args.steps} loss {running:.4f} lr {sched.get_last_lr()[0]:.2e} {rate:.0f} ex/s eta {eta / 60:.1f} min", flush=True)
+            mt = f" consistency {cons:.4f} (weight {teacher.weight(step):.2f})" if teacher is not None else ""
+            print(f"step {step}/{args.steps} loss {running:.4f}{mt} lr {sched.get_last_lr()[0]:.2e} {rate:.0f} ex/s eta {eta / 60:.1f} min", flush=True)
         if step % args.eval_every == 0 or step == args.steps:
-            model.eval()
+            # With a Mean Teacher the teacher is the model the run produces.
+            scored = teacher.model if teacher is not None else model
+            scored.eval()
             with torch.no_grad():
-                metrics = mod.validate(model, args, dev)
+                metrics = mod.validate(scored, args, dev)
             model.train()
             metrics["step"] = step
             history.append(metrics)
@@ -153,8 +201,8 @@ def fit(mod, args) -> dict:
             print("validation: " + " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()), flush=True)
             if best is None or score > best:
                 best = score
-                torch.save({"model": model.state_dict(), "args": vars(args), "metrics": metrics}, os.path.join(args.out, "best.pt"))
-            save_checkpoint(ckpt, model, opt, sched, step, rng, best, history, swa)
+                torch.save({"model": scored.state_dict(), "args": vars(args), "metrics": metrics}, os.path.join(args.out, "best.pt"))
+            save_checkpoint(ckpt, model, opt, sched, step, rng, best, history, swa, teacher)
     if swa is not None:
         if swa.n == 0:
             raise SystemExit(f"--swa-start {args.swa_start} is past the last step ({step}): nothing was averaged")
@@ -195,6 +243,9 @@ def main(argv=None):
     ap.add_argument("--swa-start", type=int, default=-1, help="average the weights from this step on; the average becomes best.pt (-1: off)")
     ap.add_argument("--swa-every", type=int, default=100, help="steps between averaged snapshots")
     ap.add_argument("--swa-bn-batches", type=int, default=200, help="training batches that re-estimate BatchNorm statistics for the averaged weights")
+    ap.add_argument("--mt-weight", type=float, default=0.0, help="Mean Teacher: the consistency loss' weight after the ramp-up (0: off); needs the model's unlabeled data (activity: --unlabeled DIR)")
+    ap.add_argument("--mt-ema", type=float, default=0.999, help="Mean Teacher: the teacher's exponential moving average of the student's weights")
+    ap.add_argument("--mt-ramp", type=int, default=None, help="Mean Teacher: steps of the sigmoid ramp-up of the consistency weight (default 40 %% of --steps)")
     ap.add_argument("--max-songs", type=int, default=0, help="use at most this many songs per split (smoke runs)")
     known, _ = ap.parse_known_args(argv)
     mod = models.module(known.model, "train")

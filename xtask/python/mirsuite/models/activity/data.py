@@ -70,15 +70,19 @@ def _cache_name():
 
 def song_features(song_dir: str, rate: int):
     """Log-mel of a song's mono mix, cached beside it; returns (features [frames, n_mels], samples)."""
+    return wav_features(os.path.join(song_dir, "mix.wav"), os.path.join(song_dir, _cache_name()))
+
+
+def wav_features(path: str, cache: str):
+    """Log-mel of a WAV file's mono downmix, cached in `cache` (recomputed when the WAV is
+    newer); returns (features [frames, n_mels], samples)."""
     c = CONFIG
-    cache = os.path.join(song_dir, _cache_name())
-    meta = os.path.join(song_dir, "mix.wav")
-    if os.path.exists(cache) and os.path.getmtime(cache) >= os.path.getmtime(meta):
+    if os.path.exists(cache) and os.path.getmtime(cache) >= os.path.getmtime(path):
         f = np.load(cache)
         return f, int(round(len(f) * c["hop"]))
-    x, sr = wav.read(meta)
+    x, sr = wav.read(path)
     if sr != c["sample_rate"]:
-        raise ValueError(f"{meta}: {sr} Hz, the activity model needs {c['sample_rate']} Hz (render with --rate {c['sample_rate']})")
+        raise ValueError(f"{path}: {sr} Hz, the activity model needs {c['sample_rate']} Hz (render with --rate {c['sample_rate']})")
     x = x.mean(axis=0).astype(np.float32)
     f = features.logmel(x, c["sample_rate"], c["n_fft"], c["hop"], c["n_mels"], c["fmin"], c["fmax"], fb=_fb())
     # Written under a private name and renamed into place, so a second training process that
@@ -94,6 +98,38 @@ def song_features(song_dir: str, rate: int):
         except OSError:
             pass
     return f, len(x)
+
+
+class Clip:
+    """An unlabeled recording's features (Mean Teacher's unlabeled data)."""
+
+    def __init__(self, path: str):
+        self.name = path
+        self.feats, _ = wav_features(path, f"{path}.{_cache_name()}")
+
+    window = Song.window
+
+
+def load_unlabeled(folder: str):
+    """Every WAV file under `folder` (sorted, recursive) as a `Clip`; at least one needed."""
+    key = ("unlabeled", folder)
+    if key not in _CACHE:
+        paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs if f.lower().endswith(".wav"))
+        if not paths:
+            raise SystemExit(f"--unlabeled {folder}: no .wav files there")
+        print(f"loading {len(paths)} unlabeled recordings and computing log-mel features…", flush=True)
+        _CACHE[key] = [c for c in (Clip(p) for p in paths) if len(c.feats) > 0]
+    return _CACHE[key]
+
+
+def unlabeled_views(clips, rng, size: int, warp_amount: float = 0.0):
+    """Two independently augmented views (student, teacher) of `size` random unlabeled windows."""
+    x = []
+    for _ in range(size):
+        c = clips[rng.integers(len(clips))]
+        x.append(c.window(int(rng.integers(len(c.feats)))).astype(np.float32))
+    x = np.stack(x)
+    return augment(x.copy(), rng, warp_amount), augment(x, rng, warp_amount)
 
 
 def _warm(args):
@@ -213,6 +249,16 @@ def batches(args, rng):
     mix_prob = getattr(args, "mix_prob", 0.0)
     warp_amount = getattr(args, "warp", 0.0)
     workers = getattr(args, "workers", 1)
+    unlabeled = getattr(args, "unlabeled", None)
+    if unlabeled:
+        # Mean Teacher: each labeled batch comes with two views of as many unlabeled windows.
+        if workers > 1:
+            raise SystemExit("--unlabeled runs with --workers 1")
+        clips = load_unlabeled(unlabeled)
+        while True:
+            x, y, m = make_batch(songs, rng, args.batch, mix_prob, warp_amount)
+            us, ut = unlabeled_views(clips, rng, args.batch, warp_amount)
+            yield tuple(torch.from_numpy(a).float() for a in (x, y, m, us, ut))
     if workers <= 1:
         while True:
             x, y, m = make_batch(songs, rng, args.batch, mix_prob, warp_amount)

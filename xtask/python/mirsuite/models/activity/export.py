@@ -65,6 +65,10 @@ def training_command(targs, arch):
         cmd += f" --schedule {targs.schedule}"
     if targs.lr != 2e-3:
         cmd += f" --lr {targs.lr}"
+    if getattr(targs, "mt_weight", 0.0) > 0:
+        cmd += f" --unlabeled {targs.unlabeled} --mt-weight {targs.mt_weight} --mt-ema {targs.mt_ema}"
+        if targs.mt_ramp is not None:
+            cmd += f" --mt-ramp {targs.mt_ramp}"
     if getattr(targs, "swa_start", -1) >= 0:
         cmd += f" --swa-start {targs.swa_start} --swa-every {targs.swa_every} --swa-bn-batches {targs.swa_bn_batches}"
     return cmd

@@ -24,6 +24,7 @@ def add_args(ap):
     ap.add_argument("--width", type=int, default=None, help="allconv/conv2d: channels of the first 2-D convolution (doubling after; default 16 / 12)")
     ap.add_argument("--hidden", type=int, default=None, help="allconv/conv2d: channels of the 1-D convolutions over time (default 256 / 192)")
     ap.add_argument("--workers", type=int, default=1, help="processes building batches (1: the single-stream CPU path)")
+    ap.add_argument("--unlabeled", default=None, help="folder of unlabeled recordings (WAV at the model rate) for the Mean Teacher's consistency loss (with --mt-weight)")
 
 
 def build(args):
@@ -32,9 +33,20 @@ def build(args):
 
 
 def loss(model, batch):
-    x, y, m = batch
+    x, y, m = batch[:3]
     raw = F.binary_cross_entropy_with_logits(model(x), y, reduction="none")
     return (raw * m).sum() / m.sum().clamp(min=1.0)
+
+
+def consistency(student, teacher, batch):
+    """Mean Teacher consistency (thesis ch. 5, Tarvainen & Valpola 2017): the mean squared
+    difference between the student's and the teacher's probabilities on two differently
+    augmented views of the same unlabeled windows; the teacher gives targets, no gradient."""
+    if len(batch) < 5:
+        raise SystemExit("--mt-weight needs unlabeled data: pass --unlabeled DIR")
+    with torch.no_grad():
+        target = torch.sigmoid(teacher(batch[4]))
+    return F.mse_loss(torch.sigmoid(student(batch[3])), target)
 
 
 def predict_segments(model, songs, dev, probabilities=False):

@@ -110,9 +110,12 @@ enum Command {
         #[arg(long, default_value = "all")]
         augment: String,
         /// Train-split recording chain (xtask/src/dataset/chain.rs): room,mic,comp,drive,noise,
-        /// velocity,mix | all | none.
+        /// velocity,mix,repitch | all | none.
         #[arg(long, default_value = "none")]
         chain: String,
+        /// Fraction of the training songs rendered without the recording chain (0–1).
+        #[arg(long, default_value_t = 0.0)]
+        chain_clean: f64,
         /// Folder holding the .sf2 files.
         #[arg(long, default_value = "/usr/share/sounds/sf2")]
         sf2_dir: PathBuf,
@@ -137,6 +140,13 @@ enum Command {
         /// Import a MUSDB18-HQ folder from this path instead of rendering.
         #[arg(long)]
         musdb: Option<PathBuf>,
+    },
+    /// Decode unlabeled real music from installable packages (wesnoth-1.16-music) to mono WAV
+    /// at the models' rate, for semi-supervised training (`--unlabeled DIR`); arguments go to
+    /// `python -m mirsuite.unlabeled` (--out DIR [--src FOLDER] [--rate HZ]).
+    Unlabeled {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Train a model in PyTorch (arguments after the model name go to mirsuite.train).
     Train {
@@ -255,6 +265,7 @@ fn main() -> Result<()> {
             stems,
             augment,
             chain,
+            chain_clean,
             sf2_dir,
             hydrogen,
             variations,
@@ -267,6 +278,9 @@ fn main() -> Result<()> {
                 println!("imported {n} MUSDB18-HQ tracks into {}", out.display());
                 return Ok(());
             }
+            if !(0.0..=1.0).contains(&chain_clean) {
+                bail!("--chain-clean {chain_clean}: a fraction of the songs, 0 to 1");
+            }
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let opts = xtask::dataset::DatasetOptions {
                 out,
@@ -278,6 +292,7 @@ fn main() -> Result<()> {
                 stems,
                 augment: xtask::dataset::render::Augment {
                     chain: xtask::dataset::chain::Chain::parse(&chain)?,
+                    chain_clean,
                     ..xtask::dataset::render::Augment::parse(&augment)?
                 },
                 sf2_dir,
@@ -287,6 +302,11 @@ fn main() -> Result<()> {
                 synth: xtask::dataset::render::Engine::parse(&synth)?,
             };
             xtask::dataset::generate(&opts).map(|_| ())
+        }
+        Command::Unlabeled { args } => {
+            let mut cmd = xtask::python::module(&root, "unlabeled")?;
+            cmd.args(args);
+            xtask::python::run(cmd, "mirsuite.unlabeled")
         }
         Command::Train { model, args } => python_step(&root, "train", &model, args),
         Command::Export { model, args } => python_step(&root, "export", &model, args),

@@ -20,6 +20,16 @@
 //!   level (under the labels' floor, so labels do not change).
 //! * `mix`: a master-bus colouration (tilt and a wide peak) applied identically to every stem,
 //!   so the mix stays the exact sum of the stems.
+//! * `repitch`: sample playback away from the sample's root, as samplers do with sparse
+//!   multisamples: a track (probability 0.7) plays every note from the sample `k` semitones
+//!   lower (melodic `k` = ±1…4, drums ±1…2: retuned drums) sped up by `r = 2^(k/12)`, so pitch
+//!   and timing stay and the formants and body resonances move up by `k` semitones. Reading a
+//!   signal `r` times faster is rendering it at `rate / r` and playing the frames at `rate`
+//!   ([`repitch`]: keys −k, note times ×r, the synthesizer at `round(rate / r)` Hz); labels and
+//!   drum onsets keep the song's times.
+//!
+//! `--chain-clean P` renders a fraction `P` of the training songs without any part (one draw per
+//! song), so the model sees clean renders beside recorded ones.
 //!
 //! Each part keeps the track's active level where it changes it (renormalized), so the
 //! composer's balance holds; everything stays finite.
@@ -51,14 +61,16 @@ pub struct Chain {
     pub noise: bool,
     /// Master-bus colouration, identical on every stem.
     pub mix: bool,
+    /// Sample playback re-pitched by resampling (formants move, pitch and timing stay).
+    pub repitch: bool,
 }
 
 impl Chain {
     /// Every part.
     pub const ALL: Chain =
-        Chain { velocity: true, room: true, mic: true, comp: true, drive: true, noise: true, mix: true };
+        Chain { velocity: true, room: true, mic: true, comp: true, drive: true, noise: true, mix: true, repitch: true };
 
-    /// Parses `room,mic,comp,drive,noise,velocity,mix` (or `all`, `none`).
+    /// Parses `room,mic,comp,drive,noise,velocity,mix,repitch` (or `all`, `none`).
     pub fn parse(s: &str) -> Result<Self> {
         let mut c = Chain::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -72,17 +84,33 @@ impl Chain {
                 "drive" => c.drive = true,
                 "noise" => c.noise = true,
                 "mix" => c.mix = true,
+                "repitch" => c.repitch = true,
                 other => bail!(
-                    "unknown recording-chain part {other:?} (room, mic, comp, drive, noise, velocity, mix, all, none)"
+                    "unknown recording-chain part {other:?} (room, mic, comp, drive, noise, velocity, mix, repitch, all, none)"
                 ),
             }
         }
         Ok(c)
     }
 
+    /// This chain with re-pitching off.
+    pub fn without_repitch(self) -> Chain {
+        Chain { repitch: false, ..self }
+    }
+
     /// Whether every part is off (the default).
     pub fn is_off(&self) -> bool {
         *self == Chain::default()
+    }
+
+    /// The chain one song is rendered with: all parts off for a fraction `clean` of the songs
+    /// (one draw, only when some part is on, so renders without a chain draw nothing).
+    pub fn for_song(&self, clean: f64, rng: &mut ChaCha8Rng) -> Chain {
+        if self.is_off() || !rng.gen_bool(1.0 - clean.clamp(0.0, 1.0)) {
+            Chain::default()
+        } else {
+            *self
+        }
     }
 
     /// Whether any per-track audio part is on.
@@ -106,6 +134,38 @@ pub fn play(notes: &mut [Note], class: Class, chain: &Chain, rng: &mut ChaCha8Rn
             n.dur *= len;
         }
     }
+}
+
+/// The `repitch` part's playback of one track: `None` when it is off or the draw keeps the
+/// sample's own pitch; otherwise the synthesizer rate `round(rate / r)` and the notes to play
+/// there: keys `k` semitones lower (melodic classes only: drum keys pick instruments) and times
+/// scaled by the exact `r = rate / synth_rate`, so that frame `n` of the render, played at
+/// `rate`, is the sample read `r` times faster: every note sounds at its own key, at its own
+/// time (to the frame), with its spectrum's envelope moved up by `k` semitones.
+pub fn repitch(
+    notes: &[Note],
+    class: Class,
+    rate: u32,
+    chain: &Chain,
+    rng: &mut ChaCha8Rng,
+) -> Option<(u32, Vec<Note>, i32)> {
+    if !chain.repitch || !rng.gen_bool(0.7) {
+        return None;
+    }
+    let reach = if class == DRUMS { 2 } else { 4 };
+    let k = rng.gen_range(1..=reach) * if rng.gen_bool(0.5) { 1 } else { -1 };
+    let synth_rate = (rate as f64 / 2f64.powf(k as f64 / 12.0)).round() as u32;
+    let r = rate as f64 / synth_rate as f64;
+    let played = notes
+        .iter()
+        .map(|n| Note {
+            start: n.start * r,
+            dur: n.dur * r,
+            key: if class == DRUMS { n.key } else { (n.key as i32 - k).clamp(0, 127) as u8 },
+            vel: n.vel,
+        })
+        .collect();
+    Some((synth_rate, played, k))
 }
 
 /// The per-track audio parts, in signal order (drive, mic, comp, room, noise). Returns a short
@@ -354,6 +414,11 @@ mod tests {
     fn parse_names_every_part_and_refuses_others() {
         assert_eq!(Chain::parse("all").unwrap(), Chain::ALL);
         assert_eq!(Chain::parse("none").unwrap(), Chain::default());
+        assert_eq!(
+            Chain::parse("velocity,room,mic,comp,drive,noise,mix,repitch").unwrap(),
+            Chain::ALL,
+            "a part of ALL has no name"
+        );
         let c = Chain::parse("room, drive").unwrap();
         assert!(c.room && c.drive && !c.mic && !c.velocity);
         assert!(Chain::parse("reverb").unwrap_err().to_string().contains("reverb"));
@@ -418,6 +483,59 @@ mod tests {
         let before = b.clone();
         mic(&mut b, RATE, &mut rng);
         assert!(b[0] != before[0] && b.iter().flatten().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn repitch_lowers_keys_and_stretches_times_to_land_on_the_same_frames() {
+        let notes: Vec<Note> =
+            (0..8).map(|i| Note { start: 0.25 * i as f64, dur: 0.2, key: 60 + i as u8, vel: 90 }).collect();
+        let on = Chain { repitch: true, ..Chain::default() };
+        let (mut seen, mut kept) = (std::collections::BTreeSet::new(), 0);
+        for seed in 0..200 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let Some((synth_rate, played, k)) = repitch(&notes, CLEAN_GUITAR, RATE, &on, &mut rng) else {
+                kept += 1;
+                continue;
+            };
+            assert!((1..=4).contains(&k.abs()), "{k}");
+            seen.insert(k);
+            // The synthesizer runs r = 2^(k/12) slower (to the Hz) ...
+            let r = RATE as f64 / synth_rate as f64;
+            assert!((r.log2() * 12.0 - k as f64).abs() < 0.01, "rate {synth_rate} for k = {k}");
+            for (n, p) in notes.iter().zip(&played) {
+                // ... plays each note k semitones lower, and its onset and end land on the
+                // song's frames when the render is played at RATE.
+                assert_eq!(p.key as i32, n.key as i32 - k);
+                assert!((p.start * synth_rate as f64 - n.start * RATE as f64).abs() < 1e-6);
+                assert!(((p.start + p.dur) * synth_rate as f64 - (n.start + n.dur) * RATE as f64).abs() < 1e-6);
+            }
+        }
+        assert_eq!(seen.len(), 8, "not every shift of ±1…4 was drawn: {seen:?}");
+        assert!((30..90).contains(&kept), "{kept} of 200 tracks kept their pitch (about 60 expected)");
+        // Drums keep their keys (they pick instruments) and retune by at most 2 semitones.
+        for seed in 0..50 {
+            if let Some((_, played, k)) = repitch(&notes, DRUMS, RATE, &on, &mut ChaCha8Rng::seed_from_u64(seed)) {
+                assert!(k.abs() <= 2 && played.iter().zip(&notes).all(|(p, n)| p.key == n.key));
+            }
+        }
+        // Off: nothing drawn.
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert!(repitch(&notes, BASS, RATE, &Chain::ALL.without_repitch(), &mut rng).is_none());
+        assert_eq!(rng.gen::<u64>(), ChaCha8Rng::seed_from_u64(1).gen::<u64>());
+    }
+
+    #[test]
+    fn a_clean_fraction_of_songs_skips_the_chain_and_no_chain_draws_nothing() {
+        let draws = |clean: f64| {
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            (0..1000).filter(|_| Chain::ALL.for_song(clean, &mut rng).is_off()).count()
+        };
+        assert_eq!(draws(0.0), 0);
+        assert_eq!(draws(1.0), 1000);
+        assert!((250..350).contains(&draws(0.3)), "{}", draws(0.3));
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        assert!(Chain::default().for_song(0.5, &mut rng).is_off());
+        assert_eq!(rng.gen::<u64>(), ChaCha8Rng::seed_from_u64(5).gen::<u64>());
     }
 
     #[test]

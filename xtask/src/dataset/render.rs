@@ -2,6 +2,7 @@
 //! augmentation, master processing applied identically to every stem, and labels derived from
 //! the stems.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -359,6 +360,13 @@ pub struct Augment {
     /// the player's velocity and note lengths, master colouration (`--chain`; off by default).
     #[serde(skip_serializing_if = "Chain::is_off")]
     pub chain: Chain,
+    /// Fraction of the songs rendered without the recording chain (`--chain-clean`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub chain_clean: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Augment {
@@ -367,9 +375,7 @@ impl Augment {
         let mut a = Augment::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
-                "all" => {
-                    a = Augment { gain: true, eq: true, reverb: true, compress: true, pitch: true, chain: a.chain }
-                }
+                "all" => a = Augment { gain: true, eq: true, reverb: true, compress: true, pitch: true, ..a },
                 "none" => a = Augment::default(),
                 "gain" => a.gain = true,
                 "eq" => a.eq = true,
@@ -408,11 +414,12 @@ pub fn render(
     aug: &Augment,
     rng: &mut ChaCha8Rng,
 ) -> Result<Rendered> {
+    let chain = aug.chain.for_song(aug.chain_clean, rng);
     let transpose = if aug.pitch { rng.gen_range(-5..=6) } else { 0 };
     let mut stems: Vec<Option<[Vec<f32>; 2]>> = vec![None; CLASSES.len()];
     let mut timbres = Vec::new();
     for tr in &mut song.tracks {
-        chain::play(&mut tr.notes, tr.class, &aug.chain, rng);
+        chain::play(&mut tr.notes, tr.class, &chain, rng);
         if tr.role != Role::Drums && transpose != 0 {
             for n in &mut tr.notes {
                 n.key = (n.key as i32 + transpose).clamp(0, 127) as u8;
@@ -436,10 +443,19 @@ pub fn render(
                 None => (set.melodic[pick], None, None),
             }
         };
+        // Re-pitched sample playback: the synthesizer at its own rate, the notes it plays there.
+        let repitched = chain::repitch(&tr.notes, tr.class, rate, &chain, rng);
+        let (play_rate, played, repitch_note) = match repitched {
+            Some((r, notes, k)) => (r, Cow::Owned(Track { notes, ..tr.clone() }), format!("repitch {k:+}")),
+            None => (rate, Cow::Borrowed(&*tr), String::new()),
+        };
         let send = if aug.reverb { rng.gen_range(0..=90) } else { 40 };
         let mut audio = match (kit, gus) {
             (Some(k), _) => {
-                let (a, name) = render_kit(set, k, tr, rate, frames, send, rng)?;
+                let (mut a, name) = render_kit(set, k, &played, play_rate, frames, send, rng)?;
+                if play_rate != rate {
+                    normalize_track(&mut a, rate);
+                }
                 timbres.push(name);
                 a
             }
@@ -451,7 +467,7 @@ pub fn render(
                 };
                 let patch = g.patch(program).map_or("?", |p| p.name.as_str());
                 timbres.push(format!("{}:program {program} ({patch})", g.name));
-                let mut a = g.render(program, &tr.notes, rate, frames, tr.pan)?;
+                let mut a = g.render(program, &played.notes, play_rate, frames, tr.pan)?;
                 normalize_track(&mut a, rate);
                 a
             }
@@ -470,12 +486,14 @@ pub fn render(
                 } else {
                     format!("{}:bank {bank} program {program}{note}", set.fonts[font_idx].0)
                 });
-                let mut a = render_font_track(set, engine, font_idx, tr, None, (bank, program), rate, frames, send)?;
+                let mut a =
+                    render_font_track(set, engine, font_idx, &played, None, (bank, program), play_rate, frames, send)?;
                 normalize_track(&mut a, rate);
                 a
             }
         };
-        let recorded = chain::record(&mut audio, tr.class, rate, &aug.chain, rng);
+        let recorded = chain::record(&mut audio, tr.class, rate, &chain, rng);
+        let recorded = [repitch_note, recorded].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
         if let (false, Some(t)) = (recorded.is_empty(), timbres.last_mut()) {
             *t = format!("{t} [{recorded}]");
         }
@@ -514,7 +532,7 @@ pub fn render(
             }
         }
     }
-    if aug.chain.mix {
+    if chain.mix {
         let master = chain::draw_master(rng);
         stems.iter_mut().flatten().for_each(|s| chain::apply_master(s, rate, &master));
     }

@@ -8,6 +8,7 @@
 //! `docs/ARCHITECTURE.md`).
 
 pub mod activity;
+pub mod melody;
 
 use std::path::Path;
 
@@ -45,7 +46,7 @@ pub trait ModelTools: Sync {
 }
 
 /// Every model the driver knows.
-pub static MODELS: &[&dyn ModelTools] = &[&activity::Activity];
+pub static MODELS: &[&dyn ModelTools] = &[&activity::Activity, &melody::Melody];
 
 /// The model named `name`, or an error listing the known ones.
 pub fn get(name: &str) -> Result<&'static dyn ModelTools> {

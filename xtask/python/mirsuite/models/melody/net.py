@@ -1,0 +1,113 @@
+"""The measure VAE (AR-VAE's MeasureVAE, reshaped for tract and the plugin's worker thread).
+
+Encoder: token embedding → 2-layer bidirectional GRU → the last hidden states of both layers and
+directions → two MLP heads, the latent mean and log-σ (latent 32).
+
+Decoder: a 2-layer GRU over 24 ticks whose input at every tick is the previous token's embedding
+and z itself (z also sets the initial state), so each step sees the latent (the reference
+conditions only the initial state of a beat-level RNN; feeding z at every tick is the usual
+stronger conditioning for short sequences, and keeps the decoder one flat loop that exports as
+a fixed unrolled graph). Training alternates per batch between teacher forcing and feeding back
+its own argmax (probability 0.5, as the reference), so greedy decoding is what it learned.
+
+Exported decoding is Gumbel-max sampling: token = argmax(logits / T + g) with the Gumbel noise g
+an input; g = 0 is greedy decoding (the plugin's temperature 0), so one graph serves both and
+the randomness stays in the plugin's seeded generator.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .tokens import TICKS, VOCAB
+
+
+class MeasureVAE(nn.Module):
+    def __init__(self, vocab: int = VOCAB, ticks: int = TICKS, latent: int = 32, hidden: int = 128, emb: int = 16, dropout: float = 0.3):
+        super().__init__()
+        self.vocab, self.ticks, self.latent, self.hidden = vocab, ticks, latent, hidden
+        self.enc_emb = nn.Embedding(vocab, emb)
+        self.enc_rnn = nn.GRU(emb, hidden, num_layers=2, bidirectional=True, batch_first=True, dropout=dropout)
+        self.mu = nn.Sequential(nn.Linear(4 * hidden, 2 * hidden), nn.SELU(), nn.Linear(2 * hidden, latent))
+        self.log_sigma = nn.Sequential(nn.Linear(4 * hidden, 2 * hidden), nn.SELU(), nn.Linear(2 * hidden, latent))
+        self.dec_emb = nn.Embedding(vocab + 1, emb)  # index `vocab`: the start symbol
+        self.dec_init = nn.Linear(latent, 2 * hidden)
+        self.dec_rnn = nn.GRU(emb + latent, hidden, num_layers=2, batch_first=True, dropout=dropout)
+        self.out = nn.Linear(hidden, vocab)
+
+    def encode(self, tokens: torch.Tensor):
+        """Tokens `[B, 24]` → (mean, log σ), each `[B, latent]`."""
+        _, h = self.enc_rnn(self.enc_emb(tokens))  # h: [4, B, hidden]
+        h = h.transpose(0, 1).reshape(tokens.shape[0], -1)
+        return self.mu(h), self.log_sigma(h)
+
+    def _h0(self, z):
+        return torch.tanh(self.dec_init(z)).view(z.shape[0], 2, self.hidden).transpose(0, 1).contiguous()
+
+    def decode_teacher(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits `[B, 24, V]` with the true previous tokens as inputs."""
+        start = torch.full((tokens.shape[0], 1), self.vocab, dtype=tokens.dtype, device=tokens.device)
+        prev = torch.cat([start, tokens[:, :-1]], dim=1)
+        x = torch.cat([self.dec_emb(prev), z[:, None, :].expand(-1, self.ticks, -1)], dim=2)
+        y, _ = self.dec_rnn(x, self._h0(z))
+        return self.out(y)
+
+    def decode_free(self, z: torch.Tensor, noise: torch.Tensor | None = None, temperature: torch.Tensor | float = 1.0):
+        """Autoregressive decoding: (logits `[B, 24, V]`, tokens `[B, 24]`), each step fed the
+        previous step's argmax(logits / T + noise) (noise None: greedy)."""
+        b = z.shape[0]
+        h = self._h0(z)
+        prev = torch.full((b,), self.vocab, dtype=torch.long, device=z.device)
+        logits, toks = [], []
+        for t in range(self.ticks):
+            x = torch.cat([self.dec_emb(prev), z], dim=1)[:, None, :]
+            y, h = self.dec_rnn(x, h)
+            l = self.out(y[:, 0])
+            logits.append(l)
+            score = l if noise is None else l / temperature + noise[:, t]
+            prev = score.argmax(dim=1)
+            toks.append(prev)
+        return torch.stack(logits, dim=1), torch.stack(toks, dim=1)
+
+    def forward(self, tokens: torch.Tensor, teacher: bool = True):
+        mu, log_sigma = self.encode(tokens)
+        z = mu + torch.randn_like(mu) * log_sigma.exp() if self.training else mu
+        logits = self.decode_teacher(z, tokens) if teacher else self.decode_free(z)[0]
+        return logits, mu, log_sigma, z
+
+
+def kl(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, σ) ‖ N(0, I)), summed over latent dims, mean over the batch."""
+    return (0.5 * (mu.pow(2) + (2 * log_sigma).exp() - 1) - log_sigma).sum(dim=1).mean()
+
+
+def ar_loss(z_r: torch.Tensor, a: torch.Tensor, delta: float = 10.0) -> torch.Tensor:
+    """AR-VAE's attribute regularization for one latent dim and one attribute over a batch:
+    mean |tanh(δ·(z_i − z_j)) − sign(a_i − a_j)| over all pairs."""
+    dz = z_r[:, None] - z_r[None, :]
+    da = a[:, None] - a[None, :]
+    return F.l1_loss(torch.tanh(delta * dz), torch.sign(da))
+
+
+class Encoder(nn.Module):
+    """Exported encoder: tokens `[B, 24]` (int64) → latent mean `[B, latent]`."""
+
+    def __init__(self, vae: MeasureVAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, tokens):
+        return self.vae.encode(tokens)[0]
+
+
+class Decoder(nn.Module):
+    """Exported decoder: z `[B, latent]`, Gumbel noise `[B, 24, V]`, temperature `[1]` →
+    tokens `[B, 24]` (int64) and the step logits `[B, 24, V]`."""
+
+    def __init__(self, vae: MeasureVAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, z, noise, temperature):
+        logits, toks = self.vae.decode_free(z, noise, temperature)
+        return toks, logits

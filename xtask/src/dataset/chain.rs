@@ -20,13 +20,15 @@
 //!   level (under the labels' floor, so labels do not change).
 //! * `mix`: a master-bus colouration (tilt and a wide peak) applied identically to every stem,
 //!   so the mix stays the exact sum of the stems.
-//! * `repitch`: sample playback away from the sample's root, as samplers do with sparse
-//!   multisamples: a track (probability 0.7) plays every note from the sample `k` semitones
-//!   lower (melodic `k` = ±1…4, drums ±1…2: retuned drums) sped up by `r = 2^(k/12)`, so pitch
-//!   and timing stay and the formants and body resonances move up by `k` semitones. Reading a
-//!   signal `r` times faster is rendering it at `rate / r` and playing the frames at `rate`
-//!   ([`repitch`]: keys −k, note times ×r, the synthesizer at `round(rate / r)` Hz); labels and
-//!   drum onsets keep the song's times.
+//! * `repitch`: sample playback further from the sample's root, as sparser multisamples sound:
+//!   a track (probability 0.7) plays every note as the instrument plays the key `k` semitones
+//!   lower (melodic `k` = ±1…4, drums ±1…2: retuned drums), sped up by `r = 2^(k/12)`, so pitch
+//!   and timing stay. Where that key has another multisample, its formants and body resonances
+//!   come along, `k` semitones off; within one sample zone the playback is the same (a sampler
+//!   already resamples there), except that the synthesizer's times and frequencies (envelopes,
+//!   filters, LFOs) scale by `r`. Reading a signal `r` times faster is rendering it at
+//!   `rate / r` and playing the frames at `rate` ([`repitch`]: keys −k, note times ×r, the
+//!   synthesizer at `round(rate / r)` Hz); labels and drum onsets keep the song's times.
 //!
 //! `--chain-clean P` renders a fraction `P` of the training songs without any part (one draw per
 //! song), so the model sees clean renders beside recorded ones.
@@ -61,7 +63,8 @@ pub struct Chain {
     pub noise: bool,
     /// Master-bus colouration, identical on every stem.
     pub mix: bool,
-    /// Sample playback re-pitched by resampling (formants move, pitch and timing stay).
+    /// Sample playback re-pitched by resampling (pitch and timing stay; another multisample's
+    /// formants where the shifted key has one).
     pub repitch: bool,
 }
 

@@ -33,11 +33,10 @@ def attributes(tokens: np.ndarray) -> np.ndarray:
     """`[n, 4]` float32 attributes (order `ATTRIBUTES`) of token measures `[n, 24]`."""
     t = np.asarray(tokens)
     onset = t >= FIRST_PITCH
-    pitch = np.where(onset, t.astype(np.float64), np.nan)
     n = onset.sum(axis=1)
     rc = (onset * WEIGHTS).sum(axis=1) / WEIGHTS.sum()
-    with np.errstate(all="ignore"):
-        hi, lo = np.nanmax(np.where(n[:, None] > 0, pitch, 0), axis=1), np.nanmin(np.where(n[:, None] > 0, pitch, 0), axis=1)
+    hi = np.where(onset, t.astype(np.int64), -1).max(axis=1).astype(np.float64)
+    lo = np.where(onset, t.astype(np.int64), VOCAB).min(axis=1).astype(np.float64)
     pr = np.where(n > 1, (hi - lo) / RANGE_NORM, 0.0)
     nd = n / TICKS
     idx = np.arange(t.shape[1])

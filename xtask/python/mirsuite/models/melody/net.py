@@ -90,19 +90,20 @@ def ar_loss(z_r: torch.Tensor, a: torch.Tensor, delta: float = 10.0) -> torch.Te
 
 
 class Encoder(nn.Module):
-    """Exported encoder: tokens `[B, 24]` (int64) → latent mean `[B, latent]`."""
+    """Exported encoder: tokens `[B, 24]` as float32 (the runtime's tensors are all f32; token
+    ids are small integers, exact in f32) → latent mean `[B, latent]`."""
 
     def __init__(self, vae: MeasureVAE):
         super().__init__()
         self.vae = vae
 
     def forward(self, tokens):
-        return self.vae.encode(tokens)[0]
+        return self.vae.encode(tokens.long())[0]
 
 
 class Decoder(nn.Module):
     """Exported decoder: z `[B, latent]`, Gumbel noise `[B, 24, V]`, temperature `[1]` →
-    tokens `[B, 24]` (int64) and the step logits `[B, 24, V]`."""
+    tokens `[B, 24]` (float32 token ids) and the step logits `[B, 24, V]`."""
 
     def __init__(self, vae: MeasureVAE):
         super().__init__()
@@ -110,4 +111,4 @@ class Decoder(nn.Module):
 
     def forward(self, z, noise, temperature):
         logits, toks = self.vae.decode_free(z, noise, temperature)
-        return toks, logits
+        return toks.float(), logits

@@ -46,11 +46,15 @@ pub struct ModelCard {
     pub name: String,
     /// Version of the weights, e.g. `"1.0.0"`.
     pub version: String,
-    /// Sample rate the model expects, in Hz.
+    /// Sample rate the model expects, in Hz (0 for a symbolic model: see
+    /// [`is_symbolic`](Self::is_symbolic)).
+    #[serde(default)]
     pub sample_rate: u32,
     /// Analysis frame (FFT) size in samples at [`sample_rate`](Self::sample_rate).
+    #[serde(default)]
     pub frame_size: usize,
     /// Hop between analysis frames in samples at [`sample_rate`](Self::sample_rate).
+    #[serde(default)]
     pub hop_size: usize,
     /// Input tensors, in the model's input order.
     pub inputs: Vec<TensorSpec>,
@@ -89,16 +93,24 @@ impl ModelCard {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// True for a model that reads no audio (e.g. the melody model's tokens and latents): its
+    /// card declares no sample rate, frame or hop (all three absent or 0).
+    pub fn is_symbolic(&self) -> bool {
+        self.sample_rate == 0 && self.frame_size == 0 && self.hop_size == 0
+    }
+
     /// Checks the card for internal consistency.
     pub fn validate(&self) -> Result<(), CardError> {
         let invalid = |msg: String| Err(CardError::Invalid(msg));
-        if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&self.sample_rate) {
+        if self.is_symbolic() {
+            // No audio framing to check; the tensors below still are.
+        } else if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&self.sample_rate) {
             return invalid(format!(
                 "sample_rate {} Hz is outside {MIN_SAMPLE_RATE}..={MAX_SAMPLE_RATE}",
                 self.sample_rate
             ));
         }
-        if self.frame_size == 0 || self.hop_size == 0 || self.hop_size > self.frame_size {
+        if !self.is_symbolic() && (self.frame_size == 0 || self.hop_size == 0 || self.hop_size > self.frame_size) {
             return invalid(format!(
                 "frame_size {} / hop_size {} (need 0 < hop <= frame)",
                 self.frame_size, self.hop_size
@@ -188,5 +200,19 @@ mod tests {
         assert!(matches!(ModelCard::from_json(&bad), Err(CardError::Invalid(_))));
         assert!(matches!(ModelCard::from_json("{ not json"), Err(CardError::Parse(_))));
         assert!(matches!(ModelCard::from_json("{}"), Err(CardError::Parse(_))));
+    }
+
+    #[test]
+    fn symbolic_cards_declare_no_audio_framing_at_all() {
+        let sym = r#"{"name": "s", "version": "1.0.0",
+            "inputs": [{"name": "z", "shape": [1, 32]}], "outputs": [{"name": "t", "shape": [1, 24]}]}"#;
+        let card = ModelCard::from_json(sym).unwrap();
+        assert!(card.is_symbolic());
+        assert!(!ModelCard::from_json(CARD).unwrap().is_symbolic());
+        // Half an audio card is an error, not a symbolic model.
+        let half = sym.replace("\"version\": \"1.0.0\",", "\"version\": \"1.0.0\", \"sample_rate\": 22050,");
+        assert!(matches!(ModelCard::from_json(&half), Err(CardError::Invalid(_))));
+        let bad = CARD.replace("\"frame_size\": 256, \"hop_size\": 64", "\"frame_size\": 0, \"hop_size\": 0");
+        assert!(matches!(ModelCard::from_json(&bad), Err(CardError::Invalid(_))));
     }
 }

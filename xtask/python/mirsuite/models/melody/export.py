@@ -122,7 +122,7 @@ def main(argv=None):
         "attributes": {name: {"dim": k, "slider_range": ranges[name]} for k, name in enumerate(ATTRIBUTES)},
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "training": {
-            "command": f"cargo xtask train melody --data {targs.data} --steps {targs.steps} --batch {targs.batch} --seed {targs.seed} --lr {targs.lr} --beta {targs.beta} --gamma {targs.gamma} --delta {targs.delta} --latent {targs.latent} --hidden {targs.hidden} --out {args.run}",
+            "command": f"cargo xtask train melody --data {targs.data} --steps {targs.steps} --batch {targs.batch} --seed {targs.seed} --lr {targs.lr} --beta {targs.beta} --gamma {targs.gamma} --delta {targs.delta} --cycle {getattr(targs, 'cycle', 0.0)} --latent {targs.latent} --hidden {targs.hidden} --out {args.run}",
             "steps": targs.steps,
             "validation": state.get("metrics"),
         },

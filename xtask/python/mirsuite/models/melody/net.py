@@ -69,11 +69,59 @@ class MeasureVAE(nn.Module):
             toks.append(prev)
         return torch.stack(logits, dim=1), torch.stack(toks, dim=1)
 
+    def decode_straight_through(self, z: torch.Tensor) -> torch.Tensor:
+        """Greedy autoregressive decoding with straight-through one-hot tokens `[B, 24, V]`: the
+        forward pass is the argmax (what the plugin plays), the gradient that of the softmax, so
+        a loss on what the decoded measure *is* reaches the decoder."""
+        b = z.shape[0]
+        h = self._h0(z)
+        x_prev = self.dec_emb.weight[self.vocab].expand(b, -1)
+        out = []
+        for _ in range(self.ticks):
+            y, h = self.dec_rnn(torch.cat([x_prev, z], dim=1)[:, None, :], h)
+            p = F.softmax(self.out(y[:, 0]), dim=1)
+            hard = F.one_hot(p.argmax(dim=1), self.vocab).to(p.dtype)
+            st = hard + p - p.detach()
+            out.append(st)
+            x_prev = st @ self.dec_emb.weight[: self.vocab]
+        return torch.stack(out, dim=1)
+
+    def encode_judge(self, onehot: torch.Tensor) -> torch.Tensor:
+        """The latent mean of one-hot (or straight-through) tokens `[B, 24, V]` through the
+        encoder with its weights held fixed (gradients reach the input only): the encoder acts
+        as the judge of what a decoded measure is, and is not trained to agree with it."""
+        params = {k: v.detach() for k, v in self.named_parameters() if k.startswith(("enc_", "mu."))}
+        emb = onehot @ params["enc_emb.weight"]
+        rnn = {k[len("enc_rnn.") :]: v for k, v in params.items() if k.startswith("enc_rnn.")}
+        mode = self.enc_rnn.training
+        self.enc_rnn.train(False)  # the judge reads without dropout
+        _, h = torch.func.functional_call(self.enc_rnn, rnn, (emb,))
+        self.enc_rnn.train(mode)
+        h = h.transpose(0, 1).reshape(onehot.shape[0], -1)
+        head = {k[len("mu.") :]: v for k, v in params.items() if k.startswith("mu.")}
+        return torch.func.functional_call(self.mu, head, (h,))
+
     def forward(self, tokens: torch.Tensor, teacher: bool = True):
         mu, log_sigma = self.encode(tokens)
         z = mu + torch.randn_like(mu) * log_sigma.exp() if self.training else mu
         logits = self.decode_teacher(z, tokens) if teacher else self.decode_free(z)[0]
         return logits, mu, log_sigma, z
+
+
+def cycle_loss(model: MeasureVAE, z: torch.Tensor, dims: int) -> torch.Tensor:
+    """Slider consistency: each regularized dim of every latent is replaced by that dim of
+    another measure in the batch (an independent permutation per dim, the way a user moves
+    sliders independently), the result decoded greedily (straight-through) and re-encoded by the
+    fixed encoder; the loss is the mean absolute error between the re-encoded dims and the values
+    asked for. The encoder orders each dim by its attribute (AR), so this asks the decoder to
+    produce measures whose attribute follows the slider (trained into the decoder only: z is
+    detached and the encoder judges with fixed weights)."""
+    target = z.detach().clone()
+    b = z.shape[0]
+    for r in range(dims):
+        target[:, r] = target[torch.randperm(b, device=z.device), r]
+    again = model.encode_judge(model.decode_straight_through(target))
+    return (again[:, :dims] - target[:, :dims]).abs().mean()
 
 
 def kl(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:

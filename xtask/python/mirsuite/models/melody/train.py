@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import dmelodies, folk, metrics
-from .net import MeasureVAE, ar_loss, kl
+from .net import MeasureVAE, ar_loss, cycle_loss, kl
 from .tokens import TICKS, VOCAB, attributes, shift_range, to_tokens
 
 SELECT = "score"
@@ -30,6 +30,7 @@ def add_args(ap):
     ap.add_argument("--beta", type=float, default=0.001, help="KL weight")
     ap.add_argument("--gamma", type=float, default=1.0, help="attribute-regularization weight (0: a plain VAE)")
     ap.add_argument("--delta", type=float, default=10.0, help="AR-VAE's tanh spread")
+    ap.add_argument("--cycle", type=float, default=0.0, help="slider-consistency weight (0: off): the decoder is asked to decode swapped regularized dims into measures the encoder reads back as asked")
     ap.add_argument("--teacher-prob", type=float, default=0.5, help="probability that a batch is teacher-forced (else fed its own argmax)")
     ap.add_argument("--val-bars", type=int, default=4096, help="val measures scored at each validation")
 
@@ -43,6 +44,7 @@ def build(args):
     model = MeasureVAE(vocab=vocab, ticks=ticks, latent=args.latent, hidden=args.hidden)
     # The loss weights ride on the model (the loop calls loss(model, batch)).
     model.beta, model.gamma, model.delta = args.beta, args.gamma, args.delta
+    model.cycle = getattr(args, "cycle", 0.0)
     return model
 
 
@@ -111,6 +113,8 @@ def loss(model, batch):
         # Attribute (or, on dMelodies, factor) k on latent dim k.
         reg = sum(ar_loss(z[:, r], attrs[:, r], model.delta) for r in range(attrs.shape[1]))
         total = total + model.gamma * reg
+        if getattr(model, "cycle", 0.0) > 0:
+            total = total + model.cycle * cycle_loss(model, z, attrs.shape[1])
     return total
 
 

@@ -129,7 +129,7 @@ pub struct MelodyModel {
 impl MelodyModel {
     /// The shipped model.
     pub fn builtin() -> Result<Self, ModelError> {
-        Self::load(CARD, &ModelSource::Embedded(ENCODER), &ModelSource::Embedded(DECODER))
+        Self::load(MelodyCard::from_json(CARD)?, &ModelSource::Embedded(ENCODER), &ModelSource::Embedded(DECODER))
     }
 
     /// A model folder (`card.json` + the two ONNX files it names).
@@ -139,11 +139,10 @@ impl MelodyModel {
         let card = MelodyCard::from_json(&text)?;
         let enc = ModelSource::File(dir.join(&card.encoder.file));
         let dec = ModelSource::File(dir.join(&card.decoder.file));
-        Self::load(&text, &enc, &dec)
+        Self::load(card, &enc, &dec)
     }
 
-    fn load(card: &str, enc: &ModelSource, dec: &ModelSource) -> Result<Self, ModelError> {
-        let card = MelodyCard::from_json(card)?;
+    fn load(card: MelodyCard, enc: &ModelSource, dec: &ModelSource) -> Result<Self, ModelError> {
         let encoder = Model::load(enc, card.graph_card(&card.encoder, "encoder")?)?;
         let decoder = Model::load(dec, card.graph_card(&card.decoder, "decoder")?)?;
         let latent = card.latent;
@@ -164,7 +163,7 @@ impl MelodyModel {
 
     /// The latent mean of one measure.
     pub fn encode(&mut self, tokens: &[u8; TICKS]) -> Result<&[f32], ModelError> {
-        let t: Vec<f32> = tokens.iter().map(|&x| x as f32).collect();
+        let t = tokens.map(f32::from);
         self.encoder.run(&[&t], &mut [&mut self.z])?;
         Ok(&self.z)
     }

@@ -44,7 +44,7 @@ def build(args):
     model = MeasureVAE(vocab=vocab, ticks=ticks, latent=args.latent, hidden=args.hidden)
     # The loss weights ride on the model (the loop calls loss(model, batch)).
     model.beta, model.gamma, model.delta = args.beta, args.gamma, args.delta
-    model.cycle = getattr(args, "cycle", 0.0)
+    model.cycle = args.cycle
     return model
 
 
@@ -113,7 +113,7 @@ def loss(model, batch):
         # Attribute (or, on dMelodies, factor) k on latent dim k.
         reg = sum(ar_loss(z[:, r], attrs[:, r], model.delta) for r in range(attrs.shape[1]))
         total = total + model.gamma * reg
-        if getattr(model, "cycle", 0.0) > 0:
+        if model.cycle > 0:
             total = total + model.cycle * cycle_loss(model, z, attrs.shape[1])
     return total
 

@@ -79,8 +79,23 @@ pub struct RenderOptions {
     pub tail_seconds: f64,
     /// Remove the reported latency from the outputs and MIDI (as a DAW's delay compensation).
     pub compensate_latency: bool,
-    /// Tempo of the host transport in BPM (4/4, playing from bar 1).
+    /// Tempo of the host transport in BPM (4/4).
     pub tempo: f64,
+    /// Scripted transport changes (start, stop, jumps, loops), in frame order. Without any the
+    /// transport plays from beat 0. A block never straddles a cue.
+    pub cues: Vec<TransportCue>,
+}
+
+/// From frame `frame` of a render on, the transport is at beat `beats` (and, if `playing`,
+/// moves on at the tempo from there; a stopped transport stays put).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TransportCue {
+    /// Render frame where the cue takes effect.
+    pub frame: usize,
+    /// Song position in quarter notes at that frame.
+    pub beats: f64,
+    /// Whether the transport plays from there.
+    pub playing: bool,
 }
 
 impl Default for RenderOptions {
@@ -92,6 +107,7 @@ impl Default for RenderOptions {
             tail_seconds: 0.0,
             compensate_latency: true,
             tempo: 120.0,
+            cues: Vec::new(),
         }
     }
 }
@@ -398,6 +414,9 @@ impl PluginHost {
         let mut process_time = Duration::ZERO;
         let mut calls = 0u64;
         let mut failure = None;
+        // The transport segment in force: (frame it began, beats there, playing).
+        let mut segment = (0usize, 0.0f64, true);
+        let mut next_cue = 0usize;
         while pos < total {
             let n = match opts.random_blocks {
                 Some(_) => {
@@ -409,6 +428,16 @@ impl PluginHost {
                 None => opts.block,
             }
             .min(total - pos);
+            // Blocks end at the next cue, so that each cue starts a block.
+            while next_cue < opts.cues.len() && opts.cues[next_cue].frame <= pos {
+                let c = opts.cues[next_cue];
+                segment = (pos, c.beats, c.playing);
+                next_cue += 1;
+            }
+            let n = match opts.cues.get(next_cue) {
+                Some(c) if c.frame > pos => n.min(c.frame - pos),
+                _ => n,
+            };
             // Map the file's channels onto the first input port.
             for (p, port) in in_bufs.iter_mut().enumerate() {
                 let width = port.len();
@@ -418,8 +447,13 @@ impl PluginHost {
                     }
                 }
             }
-            let beats = pos as f64 / rate as f64 * opts.tempo / 60.0;
-            let transport = transport_event(beats, pos as f64 / rate as f64, opts.tempo);
+            let (seg_frame, seg_beats, playing) = segment;
+            let beats = if playing {
+                seg_beats + (pos - seg_frame) as f64 / rate as f64 * opts.tempo / 60.0
+            } else {
+                seg_beats
+            };
+            let transport = transport_event(beats, beats * 60.0 / opts.tempo, opts.tempo, playing);
             in_events.clear();
             out_events.clear();
             let ins = in_audio_ports.with_input_buffers(in_bufs.iter_mut().map(|port| AudioPortBuffer {
@@ -536,15 +570,18 @@ fn shift(e: MidiOut, by: u64) -> MidiOut {
     }
 }
 
-fn transport_event(beats: f64, seconds: f64, tempo: f64) -> TransportEvent {
+fn transport_event(beats: f64, seconds: f64, tempo: f64, playing: bool) -> TransportEvent {
     let bar = (beats / 4.0).floor();
+    let mut flags = TransportFlags::HAS_TEMPO
+        | TransportFlags::HAS_BEATS_TIMELINE
+        | TransportFlags::HAS_SECONDS_TIMELINE
+        | TransportFlags::HAS_TIME_SIGNATURE;
+    if playing {
+        flags |= TransportFlags::IS_PLAYING;
+    }
     TransportEvent {
         header: EventHeader::new_core(0, EventFlags::empty()),
-        flags: TransportFlags::HAS_TEMPO
-            | TransportFlags::HAS_BEATS_TIMELINE
-            | TransportFlags::HAS_SECONDS_TIMELINE
-            | TransportFlags::HAS_TIME_SIGNATURE
-            | TransportFlags::IS_PLAYING,
+        flags,
         song_pos_beats: BeatTime::from_float(beats),
         song_pos_seconds: SecondsTime::from_float(seconds),
         tempo,

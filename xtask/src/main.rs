@@ -249,6 +249,7 @@ fn main() -> Result<()> {
                 tail_seconds: tail,
                 compensate_latency: !no_latency_compensation,
                 tempo,
+                cues: Vec::new(),
             };
             render(&root, &plugin, &input, &params, id.as_deref(), &opts, &out)
         }

@@ -90,12 +90,38 @@ pub struct MelodyCard {
     decoder: Graph,
     /// Per attribute name.
     pub attributes: std::collections::BTreeMap<String, Attribute>,
+    /// Latents of validation measures that the plugin's "idea" picks its free dims from
+    /// (older cards have none: the free dims are then 0, the prior's mean).
+    #[serde(default)]
+    pub ideas: Vec<Vec<f32>>,
 }
 
 impl MelodyCard {
     /// Parses a melody card.
     pub fn from_json(text: &str) -> Result<Self, CardError> {
-        serde_json::from_str(text).map_err(|e| CardError::Invalid(format!("melody card: {e}")))
+        let card: MelodyCard =
+            serde_json::from_str(text).map_err(|e| CardError::Invalid(format!("melody card: {e}")))?;
+        for name in ATTRIBUTES {
+            match card.attributes.get(name) {
+                Some(a) if a.dim < card.latent && a.slider_range.iter().all(|x| x.is_finite()) => {}
+                Some(a) => {
+                    return Err(CardError::Invalid(format!(
+                        "melody card: attribute {name} has dim {} (latent {}) or a non-finite slider range",
+                        a.dim, card.latent
+                    )))
+                }
+                None => return Err(CardError::Invalid(format!("melody card: no attribute {name}"))),
+            }
+        }
+        if let Some(bad) = card.ideas.iter().position(|z| z.len() != card.latent || !z.iter().all(|x| x.is_finite())) {
+            return Err(CardError::Invalid(format!("melody card: idea {bad} is not {} finite values", card.latent)));
+        }
+        Ok(card)
+    }
+
+    /// The attribute `name` (one of [`ATTRIBUTES`]; a parsed card has all four).
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.get(name)
     }
 
     fn graph_card(&self, g: &Graph, part: &str) -> Result<ModelCard, CardError> {

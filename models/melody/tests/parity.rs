@@ -2,7 +2,7 @@
 //! the latent means and the decoder's logits within 1e-4, the decoded tokens identical, and the
 //! Rust attributes equal to Python's on 512 held-out measures.
 
-use melody_model::{attributes, MelodyModel, TICKS, VOCAB};
+use melody_model::{attributes, MelodyCard, MelodyModel, TICKS, VOCAB};
 use serde_json::Value;
 
 const TOLERANCE: f32 = 1e-4;
@@ -95,5 +95,14 @@ fn card_sliders_and_garbage() {
     assert!(!err.to_string().is_empty());
     std::fs::write(dir.join("card.json"), "{ garbage").unwrap();
     assert!(MelodyModel::from_dir(&dir).is_err());
+    // Valid JSON, wrong content: a missing attribute, an idea of the wrong size.
+    let mut card = serde_json::from_str::<Value>(melody_model::CARD).unwrap();
+    card["attributes"].as_object_mut().unwrap().remove("contour");
+    let err = MelodyCard::from_json(&card.to_string()).expect_err("a card without contour is an error");
+    assert!(err.to_string().contains("contour"), "{err}");
+    let mut card = serde_json::from_str::<Value>(melody_model::CARD).unwrap();
+    card["ideas"] = serde_json::json!([[0.0, 1.0]]);
+    let err = MelodyCard::from_json(&card.to_string()).expect_err("a short idea is an error");
+    assert!(err.to_string().contains("idea 0"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

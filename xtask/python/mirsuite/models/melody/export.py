@@ -42,6 +42,9 @@ def load_run(run: str):
     return model.eval(), a, state
 
 
+IDEAS = 64  # latents of validation measures that "new idea" picks from
+
+
 def spec(name, shape):
     return {"name": name, "shape": list(shape)}
 
@@ -104,8 +107,14 @@ def main(argv=None):
         name, run = item.split("=", 1)
         other, oargs, _ = load_run(run)
         compare[name] = {"run": run, "gamma": oargs.gamma, "beta": oargs.beta, **metrics.score(other, t, a, dev, sliders=True)}
-    z_val = metrics.encode(model, split_tokens(targs, 1, 4096)[0], dev)
+    val_tokens = split_tokens(targs, 1, 4096)[0]
+    z_val = metrics.encode(model, val_tokens, dev)
     ranges = {name: [float(x) for x in np.percentile(z_val[:, k], [5, 95])] for k, name in enumerate(ATTRIBUTES)}
+    # "New idea" in the plugin: the free dims of a validation measure with at least three notes
+    # (the attribute dims come from the sliders). Validation tunes only: never the test split.
+    busy = np.flatnonzero((val_tokens >= FIRST_PITCH).sum(axis=1) >= 3)
+    picks = np.random.default_rng(7).choice(busy, size=min(IDEAS, len(busy)), replace=False)
+    ideas = [[round(float(x), 5) for x in z_val[i]] for i in picks]
     card = {
         "name": "melody",
         "version": args.version,
@@ -120,6 +129,7 @@ def main(argv=None):
         "tokens": {"ticks": TICKS, "ticks_per_beat": TICKS // 4, "grid": [str(g) for g in GRID], "rest": REST, "hold": HOLD, "first_pitch": FIRST_PITCH, "pitches": [LOWEST, HIGHEST], "vocab": VOCAB},
         "latent": targs.latent,
         "attributes": {name: {"dim": k, "slider_range": ranges[name]} for k, name in enumerate(ATTRIBUTES)},
+        "ideas": ideas,
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "training": {
             "command": f"cargo xtask train melody --data {targs.data} --steps {targs.steps} --batch {targs.batch} --seed {targs.seed} --lr {targs.lr} --beta {targs.beta} --gamma {targs.gamma} --delta {targs.delta} --cycle {getattr(targs, 'cycle', 0.0)} --latent {targs.latent} --hidden {targs.hidden} --out {args.run}",

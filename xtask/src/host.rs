@@ -434,10 +434,7 @@ impl PluginHost {
                 segment = (pos, c.beats, c.playing);
                 next_cue += 1;
             }
-            let n = match opts.cues.get(next_cue) {
-                Some(c) if c.frame > pos => n.min(c.frame - pos),
-                _ => n,
-            };
+            let n = opts.cues.get(next_cue).map_or(n, |c| n.min(c.frame - pos));
             // Map the file's channels onto the first input port.
             for (p, port) in in_bufs.iter_mut().enumerate() {
                 let width = port.len();
@@ -453,7 +450,7 @@ impl PluginHost {
             } else {
                 seg_beats
             };
-            let transport = transport_event(beats, beats * 60.0 / opts.tempo, opts.tempo, playing);
+            let transport = transport_event(beats, opts.tempo, playing);
             in_events.clear();
             out_events.clear();
             let ins = in_audio_ports.with_input_buffers(in_bufs.iter_mut().map(|port| AudioPortBuffer {
@@ -570,8 +567,9 @@ fn shift(e: MidiOut, by: u64) -> MidiOut {
     }
 }
 
-fn transport_event(beats: f64, seconds: f64, tempo: f64, playing: bool) -> TransportEvent {
+fn transport_event(beats: f64, tempo: f64, playing: bool) -> TransportEvent {
     let bar = (beats / 4.0).floor();
+    let seconds = beats * 60.0 / tempo;
     let mut flags = TransportFlags::HAS_TEMPO
         | TransportFlags::HAS_BEATS_TIMELINE
         | TransportFlags::HAS_SECONDS_TIMELINE

@@ -165,11 +165,17 @@ impl NiceEguiApp for MelodyApp {
             ui.label(shared.status.lock().map(|s| s.clone()).unwrap_or_default());
         });
         let error = w.error.lock().map(|s| s.clone()).unwrap_or_default();
+        let timeouts = shared.offline_timeouts.load(Ordering::Relaxed);
         ui.small(format!(
-            "last decode {:.1} ms · loops decoded {} · errors {}{}",
+            "last decode {:.1} ms · loops decoded {} · errors {}{}{}",
             w.decode_ms.load(Ordering::Relaxed),
             w.decoded.load(Ordering::Relaxed),
             w.errors.load(Ordering::Relaxed),
+            if timeouts == 0 {
+                String::new()
+            } else {
+                format!(" · offline renders that went on without the new loop: {timeouts}")
+            },
             if error.is_empty() { String::new() } else { format!(" · {error}") }
         ));
         let pattern = w.pattern.lock().ok().and_then(|p| *p);

@@ -3,6 +3,7 @@
 //! patterns to the audio thread through a pre-sized ring. Decoding allocates (tract does), so
 //! it never runs on the audio thread.
 
+use std::hash::{DefaultHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, Thread};
@@ -50,7 +51,7 @@ pub struct Live {
 impl Live {
     /// A fingerprint of every field (never 0, which marks "no pattern").
     pub fn fingerprint(&self) -> u64 {
-        let mut h = Fnv::new();
+        let mut h = Fingerprint::new();
         for s in self.a.sliders {
             h.f32(s);
         }
@@ -75,7 +76,7 @@ pub struct Request {
 impl Request {
     /// A fingerprint of the whole request (the worker decodes when it changes).
     pub fn fingerprint(&self) -> u64 {
-        let mut h = Fnv::new();
+        let mut h = Fingerprint::new();
         h.u64(self.live.fingerprint());
         for s in self.b.sliders {
             h.f32(s);
@@ -85,23 +86,23 @@ impl Request {
     }
 }
 
-struct Fnv(u64);
+/// Fingerprints live in one process only (never saved), so std's hasher serves; it neither
+/// allocates nor locks (the audio thread fingerprints the parameters every block).
+struct Fingerprint(DefaultHasher);
 
-impl Fnv {
+impl Fingerprint {
     fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
+        Fingerprint(DefaultHasher::new())
     }
     fn u64(&mut self, x: u64) {
-        for b in x.to_le_bytes() {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
+        self.0.write_u64(x);
     }
     fn f32(&mut self, x: f32) {
         // -0.0 and 0.0 decode alike; so should they hash.
-        self.u64(if x == 0.0 { 0 } else { x.to_bits() as u64 });
+        self.0.write_u32(if x == 0.0 { 0 } else { x.to_bits() });
     }
     fn finish(&self) -> u64 {
-        self.0.max(1)
+        self.0.finish().max(1)
     }
 }
 

@@ -26,7 +26,7 @@ use melody_model::MelodyModel;
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
-use crate::generator::{Generator, Request, Worker, WorkerShared};
+use crate::generator::{Generator, Worker, WorkerShared};
 use crate::params::MelodyParams;
 use crate::sequencer::{Clock, Event, Sequencer};
 use crate::voice::Voice;
@@ -74,7 +74,8 @@ pub struct MelodyGenerator {
     shared: Arc<Shared>,
     /// The loaded model and the folder it came from ("" = built-in), kept across activations.
     generator: Option<(String, Generator)>,
-    worker: Option<Worker>,
+    /// The running worker and the model folder its generator was loaded from.
+    worker: Option<(String, Worker)>,
     sequencer: Sequencer,
     voice: Voice,
     offline: bool,
@@ -83,7 +84,7 @@ pub struct MelodyGenerator {
     reset_pending: bool,
     /// MIDI channel of the sounding note (its note-off goes there even if the channel changed).
     sounding_channel: u8,
-    voice_events: [(u32, Event); VOICE_EVENTS],
+    voice_events: [Event; VOICE_EVENTS],
 }
 
 impl Default for MelodyGenerator {
@@ -99,7 +100,7 @@ impl Default for MelodyGenerator {
             last_live: 0,
             reset_pending: false,
             sounding_channel: 0,
-            voice_events: [(0, Event::Off { offset: 0, key: 0 }); VOICE_EVENTS],
+            voice_events: [Event::Off { offset: 0, key: 0 }; VOICE_EVENTS],
         }
     }
 }
@@ -129,7 +130,7 @@ impl MelodyGenerator {
         }
         let (_, mut generator) = self.generator.take().ok_or("no model")?;
         let params = self.params.clone();
-        let req = Request { live: params.live(), b: params.slot_b.lock().map(|b| *b).unwrap_or_default() };
+        let req = params.request();
         let t0 = Instant::now();
         let first = generator.generate(&req);
         let ms = t0.elapsed().as_secs_f32() * 1e3;
@@ -152,19 +153,15 @@ impl MelodyGenerator {
         let source = if dir.is_empty() { "built-in".to_string() } else { dir.clone() };
         let status = format!("model {} v{} ({source}), {ideas} ideas", card.name, card.version);
         let first_fp = Some(req.fingerprint());
-        let worker = Worker::spawn(generator, self.shared.worker.clone(), first_fp, move || Request {
-            live: params.live(),
-            b: params.slot_b.lock().map(|b| *b).unwrap_or_default(),
-        })
-        .map_err(|e| format!("cannot start the worker thread: {e}"))?;
-        self.worker = Some(worker);
+        let worker = Worker::spawn(generator, self.shared.worker.clone(), first_fp, move || params.request())
+            .map_err(|e| format!("cannot start the worker thread: {e}"))?;
+        self.worker = Some((dir, worker));
         self.set_status(status);
         Ok(())
     }
 
     fn stop_worker(&mut self) {
-        if let Some(w) = self.worker.take() {
-            let dir = self.params.model_dir.lock().map(|d| d.trim().to_string()).unwrap_or_default();
+        if let Some((dir, w)) = self.worker.take() {
             if let Some(g) = w.stop() {
                 self.generator = Some((dir, g));
             }
@@ -175,7 +172,7 @@ impl MelodyGenerator {
     /// parameters is there (bounces must not depend on the worker's speed).
     fn collect(&mut self) {
         let live = self.params.live().fingerprint();
-        let Some(worker) = &mut self.worker else { return };
+        let Some((_, worker)) = &mut self.worker else { return };
         if live != self.last_live {
             worker.wake();
             self.last_live = live;
@@ -317,10 +314,7 @@ impl Plugin for MelodyGenerator {
                 }
             }
             if n_events < VOICE_EVENTS {
-                let offset = match e {
-                    Event::On { offset, .. } | Event::Off { offset, .. } => offset,
-                };
-                events[n_events] = (offset, e);
+                events[n_events] = e;
                 n_events += 1;
             }
         };
@@ -338,8 +332,8 @@ impl Plugin for MelodyGenerator {
             let level = self.params.audition_level.value();
             let out = buffer.as_slice();
             let mut at = 0usize;
-            for &(offset, e) in &self.voice_events[..n_events] {
-                let offset = (offset as usize).min(frames);
+            for &e in &self.voice_events[..n_events] {
+                let offset = (e.offset() as usize).min(frames);
                 self.voice.render(out, at, offset - at, level);
                 at = offset;
                 match e {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 
-use crate::generator::{Live, Slot};
+use crate::generator::{Live, Request, Slot};
 use crate::pattern::{Playback, Scale, MAX_BARS};
 
 /// Key-lock root.
@@ -232,6 +232,12 @@ impl MelodyParams {
             variation: self.variation.value(),
             bars: self.bars.value().clamp(1, MAX_BARS as i32) as usize,
         }
+    }
+
+    /// The whole decoding request: the parameters and slot B (locks slot B: not for the audio
+    /// thread, which uses [`live`](Self::live)).
+    pub fn request(&self) -> Request {
+        Request { live: self.live(), b: self.slot_b.lock().map(|b| *b).unwrap_or_default() }
     }
 
     /// The playback settings.

@@ -46,6 +46,15 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// Sample offset in the block.
+    pub fn offset(&self) -> u32 {
+        match *self {
+            Event::On { offset, .. } | Event::Off { offset, .. } => offset,
+        }
+    }
+}
+
 /// The note scheduler (one instance per plugin, audio thread only).
 #[derive(Debug, Clone, Default)]
 pub struct Sequencer {
@@ -229,11 +238,7 @@ mod tests {
             seq.process(&c, n, play, &mut |e| out.push((pos, e)));
             pos += n as u64;
         }
-        out.into_iter()
-            .map(|(p, e)| match e {
-                Event::On { offset, .. } | Event::Off { offset, .. } => (p + offset as u64, e),
-            })
-            .collect()
+        out.into_iter().map(|(p, e)| (p + e.offset() as u64, e)).collect()
     }
 
     fn strip(events: &[(u64, Event)]) -> Vec<(u64, bool, u8)> {

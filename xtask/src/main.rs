@@ -150,7 +150,7 @@ enum Command {
     },
     /// Train a model in PyTorch (arguments after the model name go to mirsuite.train).
     Train {
-        /// Model name (`activity`).
+        /// Model name (`activity`, `separator`, `melody`).
         model: String,
         /// Arguments for `python -m mirsuite.train <model>` (e.g. --steps 6000 --device cuda).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -159,7 +159,7 @@ enum Command {
     /// Export a trained model to models/<name>/ (ONNX checked against ONNX Runtime, golden
     /// data, card, README).
     Export {
-        /// Model name (`activity`).
+        /// Model name (`activity`, `separator`, `melody`).
         model: String,
         /// Arguments for `python -m mirsuite.export <model>` (e.g. --run runs/activity).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -167,7 +167,7 @@ enum Command {
     },
     /// Evaluate a shipped model with the Rust (tract) inference path on the held-out test split.
     Eval {
-        /// Model name (`activity`).
+        /// Model name (`activity`, `separator`; the melody model is scored by its export).
         model: String,
         /// Dataset folder.
         #[arg(long, default_value = "data/synth")]
@@ -197,7 +197,8 @@ enum Command {
         averaging: f32,
         /// Also run this model folder (e.g. the shipped model, copied aside) on the same songs with
         /// its own default response, and report a paired song-bootstrap interval of the 1 s AUROC
-        /// and F1 differences (this model minus the baseline).
+        /// and F1 differences (this model minus the baseline). Separator: the run folder of the
+        /// Open-Unmix-style baseline (`cargo xtask train separator --arch umx`), scored as `umx`.
         #[arg(long)]
         baseline: Option<PathBuf>,
     },

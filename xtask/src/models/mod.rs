@@ -9,6 +9,7 @@
 
 pub mod activity;
 pub mod melody;
+pub mod separator;
 
 use std::path::Path;
 
@@ -46,7 +47,7 @@ pub trait ModelTools: Sync {
 }
 
 /// Every model the driver knows.
-pub static MODELS: &[&dyn ModelTools] = &[&activity::Activity, &melody::Melody];
+pub static MODELS: &[&dyn ModelTools] = &[&activity::Activity, &melody::Melody, &separator::Separator];
 
 /// The model named `name`, or an error listing the known ones.
 pub fn get(name: &str) -> Result<&'static dyn ModelTools> {

@@ -1,0 +1,157 @@
+//! The separator's tooling: `cargo xtask eval separator` runs the plugin's own task (the same
+//! STFT, model, gate and overlap-add code, with "other" as the residual as the plugin computes
+//! it) over a split, gated and ungated, and hands the stems to `mirsuite.models.separator.metrics`
+//! (museval's BSSEval v4, leakage, activity F1, the `input`/`irm`/`ibm`/`umx` systems); and the
+//! runner cost for `cargo xtask bench`.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use dsp_core::{Model, ModelCard, ModelRunner, RunnerConfig, Task};
+use separator_model::{run_offline, Controls, SeparatorFields, SeparatorTask};
+
+use super::ModelTools;
+use crate::audio::read_wav;
+use crate::eval::{EvalOptions, SplitIndex};
+use crate::{golden, python};
+
+/// The separator model (`models/separator`), run by the Stem Separator.
+pub struct Separator;
+
+/// CLAP id of the Stem Separator.
+pub const PLUGIN_ID: &str = "suite.mir.stem-separator";
+
+impl ModelTools for Separator {
+    fn name(&self) -> &'static str {
+        "separator"
+    }
+
+    fn plugin_id(&self) -> Option<&'static str> {
+        Some(PLUGIN_ID)
+    }
+
+    fn eval(&self, root: &Path, opts: &EvalOptions) -> Result<()> {
+        eval_separator(root, opts)
+    }
+
+    fn runner_cost(&self, model: Model) -> Result<Option<(f64, usize)>> {
+        runner_rtf(model).map(Some)
+    }
+}
+
+/// The separator's cost inside the runner at 48 kHz stereo (resampled to the model's 44.1 kHz
+/// and back, offline so the wall time is the full compute): real-time factor and latency.
+fn runner_rtf(model: Model) -> Result<(f64, usize)> {
+    const RATE: u32 = 48_000;
+    const BLOCK: usize = 512;
+    const SECONDS: f64 = 20.0;
+    let fields = SeparatorFields::from_card(model.card())?;
+    let controls = Controls::new(model.card(), &fields);
+    let task = SeparatorTask::new(model, controls)?;
+    let out_ch = task.out_channels();
+    let mut runner = ModelRunner::spawn(RunnerConfig::offline(RATE, BLOCK), task)?;
+    let latency = runner.latency();
+    let a = crate::audio::Audio::noise(RATE, SECONDS);
+    let mut out = vec![vec![0.0f32; BLOCK]; out_ch];
+    let start = Instant::now();
+    let mut pos = 0;
+    while pos < a.frames() {
+        let n = BLOCK.min(a.frames() - pos);
+        let mut views: Vec<&mut [f32]> = out.iter_mut().map(|v| &mut v[..n]).collect();
+        runner.audio().process(&[&a.channels[0][pos..pos + n], &a.channels[1][pos..pos + n]], &mut views, |_, _| {});
+        pos += n;
+    }
+    Ok((start.elapsed().as_secs_f64() / SECONDS, latency))
+}
+
+fn write_npy_f32(path: &Path, shape: &[u64], data: impl Iterator<Item = f32>) -> Result<()> {
+    use npyz::WriterBuilder;
+    let file = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("{}", path.display()))?);
+    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(file).begin_nd()?;
+    w.extend(data)?;
+    w.finish()?;
+    Ok(())
+}
+
+/// `cargo xtask eval separator`.
+fn eval_separator(root: &Path, opts: &EvalOptions) -> Result<()> {
+    let diff = golden::check_golden(&opts.model_dir)?;
+    println!("tract reproduces the export's golden outputs (max abs diff {diff:.1e})");
+    let card = ModelCard::from_path(opts.model_dir.join("card.json"))?;
+    let fields = SeparatorFields::from_card(&card)?;
+    let model = Model::from_path(opts.model_dir.join("model.onnx"), card.clone())?;
+    let controls = Controls::new(&card, &fields);
+    let mut task = SeparatorTask::new(model, controls.clone())?;
+    let skip = fields.lookahead_frames + fields.median_half();
+    let SplitIndex { info, songs } = SplitIndex::read(opts)?;
+    let out_dir = std::env::temp_dir().join(format!("mirsuite-eval-separator-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir)?;
+    let started = Instant::now();
+    let mut seconds = 0.0;
+    for song in &songs {
+        let dir = SplitIndex::song_dir(opts, song);
+        let a = read_wav(&dir.join("mix.wav"))?;
+        anyhow::ensure!(
+            a.sample_rate == card.sample_rate && a.channels.len() == 2,
+            "{}: need stereo at {} Hz (cargo xtask dataset --rate {} --stems)",
+            dir.display(),
+            card.sample_rate,
+            card.sample_rate
+        );
+        let n = a.frames();
+        seconds += n as f64 / a.sample_rate as f64;
+        for (system, gate) in [("gated", true), ("ungated", false)] {
+            controls.gate.store(gate, Ordering::Relaxed);
+            let (stems, results) = run_offline(&mut task, [&a.channels[0], &a.channels[1]]);
+            // Sources [5, 2, n]: the stems, then "other" = input − stems (as the plugin).
+            let other: Vec<Vec<f32>> = (0..2)
+                .map(|c| (0..n).map(|i| a.channels[c][i] - (0..4).map(|s| stems[2 * s + c][i]).sum::<f32>()).collect())
+                .collect();
+            let data = stems.iter().chain(&other).flat_map(|ch| ch.iter().copied());
+            write_npy_f32(&out_dir.join(format!("{song}.{system}.npy")), &[5, 2, n as u64], data)?;
+            if gate {
+                // Results for frames 0.. (each hop's result is for the frame `skip` hops back).
+                let r = &results[skip.min(results.len())..];
+                let w = r.first().map_or(0, |v| v.len());
+                write_npy_f32(
+                    &out_dir.join(format!("{song}.results.npy")),
+                    &[r.len() as u64, w as u64],
+                    r.iter().flat_map(|v| v.iter().copied()),
+                )?;
+            }
+        }
+    }
+    println!(
+        "separated {:.1} min of {} audio twice (gated, ungated) in {:.1} s",
+        seconds / 60.0,
+        opts.split,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(parent) = opts.json.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut cmd = python::module(root, "metrics")?;
+    cmd.args(["separator", "--split", &opts.split, "--data"])
+        .arg(&opts.data)
+        .arg("--preds")
+        .arg(&out_dir)
+        .arg("--songs")
+        .arg(songs.join(","))
+        .arg("--json")
+        .arg(&opts.json)
+        .arg("--plot")
+        .arg(&opts.plot);
+    if let Some(b) = &opts.baseline {
+        cmd.arg("--umx").arg(b);
+    }
+    if opts.update_card {
+        cmd.arg("--update-card").arg(&opts.model_dir);
+    }
+    let _ = info;
+    python::run(cmd, "mirsuite.metrics separator")?;
+    let _ = std::fs::remove_dir_all(&out_dir);
+    println!("metrics: {}\nplot: {}", opts.json.display(), opts.plot.display());
+    Ok(())
+}

@@ -25,3 +25,5 @@ MEDIAN_MAX = 7
 LOG_FLOOR = 1e-4
 # Activity label rate of the dataset (frames per second).
 LABEL_RATE = 100
+# Systems of the evaluation table, in its order.
+SYSTEMS = ("input", "irm", "ibm", "umx", "ungated", "gated")

@@ -22,20 +22,11 @@ from . import metrics
 from .config import BINS, CLASSES, HOP, LOOKAHEAD, MEDIAN_MAX, N_FFT, RATE, SOURCES
 from .data import load_songs
 from .dsp import hann, magnitude_np, stft
-from .net import ARCHS, Step, macs_per_frame, params
+from .net import Step, load_run, macs_per_frame, params
 from .readme import write_readme
 
 DEFAULT_MEDIAN = 5
 GOLDEN_FRAMES = 4
-
-
-def load_run(run: str):
-    state = torch.load(os.path.join(run, "best.pt"), map_location="cpu", weights_only=False)
-    a = argparse.Namespace(**state["args"])
-    model = ARCHS[a.arch]()
-    model.load_state_dict(state["model"])
-    model.lookahead = 0 if a.arch == "umx" else LOOKAHEAD
-    return model.eval(), a, state
 
 
 def tune_thresholds(model, songs, median=DEFAULT_MEDIAN):

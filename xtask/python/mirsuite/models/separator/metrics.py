@@ -10,7 +10,7 @@ masks, each scaled by at most 1 / OTHER_FLOOR (a bin that no open stem holds kee
 import numpy as np
 import torch
 
-from .config import CLASSES, HOP, N_FFT, RATE, SOURCES, STEMS
+from .config import CLASSES, HOP, N_FFT, RATE, SOURCES, STEMS, SYSTEMS
 from .dsp import istft, stft
 
 
@@ -110,7 +110,6 @@ def quick_scores(model, songs, dev) -> dict:
 
 # --- `cargo xtask eval separator`: the evaluation table -------------------------------------
 
-SYSTEMS = ("input", "irm", "ibm", "umx", "ungated", "gated")
 LEAK_FRAME = 4410  # 100 ms at 44.1 kHz
 SILENT_RMS = 1e-3  # −60 dBFS
 
@@ -205,7 +204,7 @@ def main(argv=None):
     songs = [Song(args.data, args.split, s, ds.classes) for s in args.songs.split(",")]
     umx = None
     if args.umx:
-        from .export import load_run
+        from .net import load_run
 
         umx, uargs, _ = load_run(args.umx)
         if uargs.arch != "umx":

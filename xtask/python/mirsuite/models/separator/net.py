@@ -16,11 +16,14 @@ one state vector in and out.
 layers), with a joint softmax mask head over the same five sources, trained on the same data.
 """
 
+import argparse
+import os
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import BINS, CLASSES, LOG_FLOOR, SOURCES
+from .config import BINS, CLASSES, LOG_FLOOR, LOOKAHEAD, SOURCES
 
 
 class ChanNorm(nn.Module):
@@ -172,3 +175,13 @@ def macs_per_frame(net: SepUNet) -> int:
         if isinstance(mod, nn.Conv1d):
             total += mod.in_channels * mod.out_channels * mod.kernel_size[0]
     return total
+
+
+def load_run(run: str):
+    """(model in eval mode with its look-ahead, training arguments, checkpoint) of a run folder."""
+    state = torch.load(os.path.join(run, "best.pt"), map_location="cpu", weights_only=False)
+    a = argparse.Namespace(**state["args"])
+    model = ARCHS[a.arch]()
+    model.load_state_dict(state["model"])
+    model.lookahead = 0 if a.arch == "umx" else LOOKAHEAD
+    return model.eval(), a, state

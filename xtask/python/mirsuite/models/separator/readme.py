@@ -2,8 +2,7 @@
 
 import os
 
-from .config import SOURCES
-from .metrics import SYSTEMS
+from .config import SOURCES, SYSTEMS
 
 
 def _table(m: dict) -> str:

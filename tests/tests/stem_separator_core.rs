@@ -50,8 +50,8 @@ impl Recorder {
     }
     fn push(&mut self, srcs: [[&[f32]; 2]; 5]) {
         for (dst, src) in self.sources.iter_mut().zip(srcs) {
-            for c in 0..2 {
-                dst[c].extend_from_slice(src[c]);
+            for (d, s) in dst.iter_mut().zip(src) {
+                d.extend_from_slice(s);
             }
         }
     }
@@ -110,9 +110,9 @@ fn audio_side_never_allocates_and_the_sources_sum_to_the_delayed_input() {
     );
     let fed = rec.sources[0][0].len();
     let mut worst = 0.0f32;
-    for c in 0..2 {
+    for (c, x) in audio.iter().enumerate() {
         for i in latency..fed {
-            worst = worst.max((rec.sum(c, i) - audio[c][i - latency]).abs());
+            worst = worst.max((rec.sum(c, i) - x[i - latency]).abs());
         }
     }
     assert!(worst <= 1e-4, "the sources' sum differs from the delayed input by {worst}");
@@ -180,9 +180,9 @@ fn stalled_worker_never_blocks_the_sum_holds_and_separation_resumes_within_a_sec
     // Late in the stall the stems are silent and "other" is the whole delayed mix.
     let quiet = stall_at + RATE as usize..release_at;
     assert!(rec.sources[..4].iter().all(|s| s.iter().all(|ch| ch[quiet.clone()].iter().all(|v| *v == 0.0))));
-    for c in 0..2 {
+    for (c, x) in audio.iter().enumerate() {
         for i in latency..n {
-            assert!((rec.sum(c, i) - audio[c][i - latency]).abs() <= 1e-4, "sum differs at {i}");
+            assert!((rec.sum(c, i) - x[i - latency]).abs() <= 1e-4, "sum differs at {i}");
         }
         let stems = |r: std::ops::Range<usize>| -> f64 {
             rec.sources[..4].iter().flat_map(|s| s[c][r.clone()].iter()).map(|v| (*v as f64).powi(2)).sum()

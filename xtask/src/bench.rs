@@ -160,6 +160,7 @@ pub fn bench(root: &Path, json: Option<PathBuf>, models: Option<PathBuf>, nodes:
         metrics.insert(format!("{name}.tract_ms"), t.into());
         metrics.insert(format!("{name}.ort_ms"), o.into());
         metrics.insert(format!("{name}.tract_vs_ort"), ratio.into());
+        metrics.insert(format!("tract_over_ort.{name}"), ratio.into());
         if nodes {
             print_nodes(&mut model, &inputs)?;
         }
@@ -193,6 +194,7 @@ pub fn bench(root: &Path, json: Option<PathBuf>, models: Option<PathBuf>, nodes:
             rtf * 100.0
         );
         metrics.insert(format!("{p}.rtf_48k_stereo"), rtf.into());
+        metrics.insert(format!("rtf.{p}"), rtf.into());
     }
     if let Some(path) = json {
         let out = serde_json::json!({"model": "all", "split": "n/a", "metrics": metrics});

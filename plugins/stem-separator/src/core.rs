@@ -187,8 +187,8 @@ impl<T: Task> SeparatorCore<T> {
         }
         // "Other" = the input, delayed like the stems (non-finite samples are silence, as the
         // runner feeds the model), minus the stems.
-        for c in 0..2 {
-            for (o, x) in self.other[c][..len].iter_mut().zip(input[c]) {
+        for (other, x) in self.other.iter_mut().zip(input) {
+            for (o, x) in other[..len].iter_mut().zip(x) {
                 *o = if x.is_finite() { *x } else { 0.0 };
             }
         }

@@ -224,8 +224,8 @@ impl Plugin for StemSeparator {
         let mut start = 0;
         while start < n {
             let len = (n - start).min(max);
-            for c in 0..2 {
-                self.scratch[c][..len].copy_from_slice(&main[c][start..start + len]);
+            for (dst, src) in self.scratch.iter_mut().zip(main.iter()) {
+                dst[..len].copy_from_slice(&src[start..start + len]);
             }
             let [l, r] = &self.scratch;
             core.process([&l[..len], &r[..len]], |off, sources| {

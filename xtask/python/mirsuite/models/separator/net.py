@@ -90,8 +90,9 @@ class SepUNet(nn.Module):
     def features(self, mag):
         return (torch.log(mag + LOG_FLOOR) - self.mu) * self.sd
 
-    def forward(self, mag, states=None):
-        """mag [B, BINS, T] → (masks [B, 5, BINS, T], activity logits [B, 5, T], new states)."""
+    def forward(self, mag, states=None, logits_only=False):
+        """mag [B, BINS, T] → (masks [B, 5, BINS, T], activity logits [B, 5, T], new states);
+        with `logits_only` the mask logits [B, 5, BINS, T] instead of the masks."""
         it = iter(states) if states is not None else None
         new = []
         x = self.features(mag)
@@ -110,8 +111,10 @@ class SepUNet(nn.Module):
                 new.append(s)
         logits = self.out(x)
         b, _, t = logits.shape
-        masks = torch.softmax(logits.reshape(b, len(SOURCES), BINS, t), dim=1)
-        return masks, act, new
+        logits = logits.reshape(b, len(SOURCES), BINS, t)
+        if logits_only:
+            return logits, act, new
+        return torch.softmax(logits, dim=1), act, new
 
 
 class Step(nn.Module):
@@ -129,8 +132,17 @@ class Step(nn.Module):
         for c, h in self.layout:
             states.append(state[:, o : o + c * h].reshape(1, c, h))
             o += c * h
-        masks, act, new = self.net(mag, states)
-        return masks[:, :, :, 0], torch.sigmoid(act[:, :, 0]), torch.cat([s.reshape(1, -1) for s in new], 1)
+        logits, act, new = self.net(mag, states, logits_only=True)
+        # The softmax over the sources written out (an elementwise max of the five, exp, sum,
+        # divide): tract's Softmax op took 2 ms of the 3 ms frame on these [1, 5, 1025] logits
+        # (on either axis layout), a ReduceMax 0.16 ms.
+        x = logits[:, :, :, 0]
+        top = x[:, :1]
+        for k in range(1, x.shape[1]):
+            top = torch.maximum(top, x[:, k : k + 1])
+        e = torch.exp(x - top)
+        masks = e / e.sum(dim=1, keepdim=True)
+        return masks, torch.sigmoid(act[:, :, 0]), torch.cat([s.reshape(1, -1) for s in new], 1)
 
 
 class UMX(nn.Module):

@@ -103,6 +103,9 @@ pub struct RunnerConfig {
     pub block_hint: Option<usize>,
     /// Longest wait for the worker in offline mode before falling back.
     pub offline_timeout: Duration,
+    /// Keep the input, as the task sees it, delayed by the latency for
+    /// [`AudioSide::process_with_delayed_input`] (whatever the fallback).
+    pub delayed_input: bool,
 }
 
 impl RunnerConfig {
@@ -116,6 +119,7 @@ impl RunnerConfig {
             headroom: None,
             block_hint: None,
             offline_timeout: Duration::from_secs(30),
+            delayed_input: false,
         }
     }
 
@@ -367,7 +371,8 @@ impl<T: Task> ModelRunner<T> {
             frame: 0,
             epoch: 0,
             scratch: vec![vec![0.0; block]; in_ch],
-            dry: if out_ch > 0 && cfg.fallback == Fallback::Dry {
+            dry_fallback: out_ch > 0 && cfg.fallback == Fallback::Dry,
+            dry: if (out_ch > 0 && cfg.fallback == Fallback::Dry) || cfg.delayed_input {
                 vec![vec![0.0; lat + block]; in_ch]
             } else {
                 Vec::new()
@@ -442,6 +447,9 @@ pub struct AudioSide {
     /// Frame at which the current stream started (after [`reset`](Self::reset)).
     epoch: u64,
     scratch: Vec<Vec<f32>>,
+    /// Late blocks output the delayed input (else silence).
+    dry_fallback: bool,
+    /// The input history, `latency + block` frames per channel (empty when not needed).
     dry: Vec<Vec<f32>>,
     dry_pos: usize,
     last_result: Vec<f32>,
@@ -468,7 +476,21 @@ impl AudioSide {
     /// channels (may be empty for analysis tasks), all of the same length (any length).
     /// `on_result(offset, values)` is called for each result that becomes due in this buffer,
     /// with its frame offset inside the buffer. Audio thread.
-    pub fn process(&mut self, input: &[&[f32]], output: &mut [&mut [f32]], mut on_result: impl FnMut(usize, &[f32])) {
+    pub fn process(&mut self, input: &[&[f32]], output: &mut [&mut [f32]], on_result: impl FnMut(usize, &[f32])) {
+        self.process_with_delayed_input(input, output, &mut [], on_result);
+    }
+
+    /// Like [`process`](Self::process), and also writes to `delayed` (up to one channel per
+    /// input) the input exactly as the task saw it (non-finite samples as zero), delayed by
+    /// the [`latency`](Self::latency): the signal the outputs line up with, late block or not.
+    /// Needs [`RunnerConfig::delayed_input`]; without it `delayed` is silence. Audio thread.
+    pub fn process_with_delayed_input(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+        delayed: &mut [&mut [f32]],
+        mut on_result: impl FnMut(usize, &[f32]),
+    ) {
         let n = input.first().map_or(0, |c| c.len());
         let mut done = 0;
         while done < n {
@@ -476,7 +498,7 @@ impl AudioSide {
             for c in 0..self.in_ch {
                 self.load_scratch(c, input.get(c).map_or(&[][..], |ch| &ch[done..done + len]), len);
             }
-            self.chunk(len, output, done, &mut on_result);
+            self.chunk(len, output, delayed, done, &mut on_result);
             done += len;
         }
         self.shared.audio_frames.store(self.frame, Ordering::Release);
@@ -492,7 +514,7 @@ impl AudioSide {
             for c in 0..self.in_ch {
                 self.load_scratch(c, io.get(c).map_or(&[][..], |ch| &ch[done..done + len]), len);
             }
-            self.chunk(len, io, done, &mut on_result);
+            self.chunk(len, io, &mut [], done, &mut on_result);
             done += len;
         }
         self.shared.audio_frames.store(self.frame, Ordering::Release);
@@ -549,6 +571,7 @@ impl AudioSide {
         &mut self,
         len: usize,
         output: &mut [&mut [f32]],
+        delayed: &mut [&mut [f32]],
         offset: usize,
         on_result: &mut impl FnMut(usize, &[f32]),
     ) {
@@ -577,7 +600,7 @@ impl AudioSide {
             }
         }
 
-        // 2. Dry history for the fallback.
+        // 2. Dry history for the fallback and the delayed input.
         let dry_len = self.dry.first().map_or(0, |d| d.len());
         let read_pos = (self.dry_pos + dry_len - self.timing.latency % dry_len.max(1)) % dry_len.max(1);
         if dry_len > 0 {
@@ -585,6 +608,13 @@ impl AudioSide {
                 for (i, x) in s[..len].iter().enumerate() {
                     d[(self.dry_pos + i) % dry_len] = *x;
                 }
+            }
+        }
+        for (c, o) in delayed.iter_mut().enumerate().take(self.in_ch) {
+            let dst = &mut o[offset..offset + len];
+            match self.dry.get(c) {
+                Some(src) => dst.iter_mut().enumerate().for_each(|(i, y)| *y = src[(read_pos + i) % dry_len]),
+                None => dst.fill(0.0),
             }
         }
 
@@ -631,7 +661,7 @@ impl AudioSide {
     ) {
         for (c, o) in output.iter_mut().enumerate().take(self.out_ch) {
             let dst = &mut o[offset..offset + len];
-            if dry_len == 0 {
+            if !self.dry_fallback || dry_len == 0 {
                 dst.fill(0.0);
             } else {
                 let src = &self.dry[c % self.in_ch];

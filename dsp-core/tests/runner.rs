@@ -248,3 +248,36 @@ fn bad_configurations_are_errors() {
     assert!(ModelRunner::spawn(RunnerConfig::realtime(1_000, 64), gain(48_000, 128, 1.0)).is_err());
     assert!(ModelRunner::spawn(RunnerConfig::realtime(48_000, 64), gain(48_000, 0, 1.0)).is_err());
 }
+
+#[test]
+fn delayed_input_is_the_input_as_the_task_saw_it_delayed_by_the_latency() {
+    for (host, fallback) in [(48_000u32, Fallback::Silence), (44_100, Fallback::Dry), (96_000, Fallback::Silence)] {
+        let mut cfg = RunnerConfig::realtime(host, 700);
+        cfg.fallback = fallback;
+        cfg.delayed_input = true;
+        let mut r = ModelRunner::spawn(cfg, gain(16_000, 160, 0.5)).unwrap();
+        let lat = r.latency();
+        let mut x = Noise(7).signal(lat + host as usize / 2);
+        for i in (100..x.len()).step_by(997) {
+            x[i] = if i % 2 == 0 { f32::NAN } else { f32::INFINITY };
+        }
+        let (mut y, mut d) = (vec![0.0; x.len()], vec![1.0; x.len()]);
+        let mut noise = Noise(host as u64);
+        let mut pos = 0;
+        while pos < x.len() {
+            let n = noise.range(1, 700).min(x.len() - pos);
+            r.audio().process_with_delayed_input(
+                &[&x[pos..pos + n]],
+                &mut [&mut y[pos..pos + n]],
+                &mut [&mut d[pos..pos + n]],
+                |_, _| {},
+            );
+            pos += n;
+        }
+        assert!(d[..lat].iter().all(|v| *v == 0.0), "{host} Hz: silence before the latency");
+        for i in 0..x.len() - lat {
+            let want = if x[i].is_finite() { x[i] } else { 0.0 };
+            assert_eq!(d[i + lat], want, "{host} Hz, {fallback:?}: frame {i}");
+        }
+    }
+}

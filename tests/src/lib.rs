@@ -1,6 +1,7 @@
-//! Helpers for the suite's integration tests: building plugin binaries and test signals.
+//! Helpers for the suite's integration tests: building plugin binaries, test signals and
+//! saved plugin states.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Workspace root.
@@ -37,4 +38,23 @@ pub fn noise(n: usize, amp: f32, mut seed: u64) -> Vec<f32> {
             ((seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * amp
         })
         .collect()
+}
+
+/// A stereo song (seed 11) composed and rendered with the training SoundFonts at `rate`.
+pub fn rendered_song(rate: u32, seconds: f64) -> [Vec<f32>; 2] {
+    xtask::dataset::render_song(11, seconds, rate, Path::new(xtask::dataset::render::SF2_DIR))
+        .expect("render a test song (needs timgm6mb-soundfont or fluid-soundfont-gm)")
+        .0
+}
+
+/// A nice-plug CLAP state (a little-endian u64 length, then the JSON) with the persisted
+/// field `field` set to the string `value`, as a host would restore it.
+pub fn state_with_field(saved: &[u8], field: &str, value: &str) -> Vec<u8> {
+    let mut state: serde_json::Value = serde_json::from_slice(&saved[8..]).expect("a nice-plug state");
+    // Persisted fields are stored as their own JSON text.
+    state["fields"][field] = serde_json::Value::String(serde_json::to_string(value).expect("a JSON string"));
+    let json = serde_json::to_vec(&state).expect("state JSON");
+    let mut blob = (json.len() as u64).to_le_bytes().to_vec();
+    blob.extend(json);
+    blob
 }

@@ -6,7 +6,6 @@
 //! * a worker stalled for 2 s on a lock this test holds: the audio side keeps returning, the
 //!   meter holds its last state, and predictions resume within 1 s of the stall's end.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -15,18 +14,13 @@ use activity_meter::{CARD, MODEL};
 use activity_model::ActivityTask;
 use dsp_core::{Model, ModelCard, ModelSource, RunnerConfig};
 use nice_assert_no_alloc::assert_no_alloc;
-use test_support::Stallable;
+use suite_tests::rendered_song as song;
+use test_support::{pace, stall_between, Stallable};
 
 fn task() -> (ActivityTask, ModelCard) {
     let card = ModelCard::from_json(CARD).unwrap();
     let model = Model::load(&ModelSource::Embedded(MODEL), card.clone()).unwrap();
     (ActivityTask::new(model, 2).unwrap(), card)
-}
-
-fn song(rate: u32, seconds: f64) -> [Vec<f32>; 2] {
-    xtask::dataset::render_song(11, seconds, rate, Path::new(xtask::dataset::render::SF2_DIR))
-        .expect("render a test song (needs timgm6mb-soundfont or fluid-soundfont-gm)")
-        .0
 }
 
 const SETTINGS: MeterSettings =
@@ -41,13 +35,6 @@ fn chunk<'a>(audio: &'a [Vec<f32>; 2], pos: &mut usize, n: usize) -> [&'a [f32];
     let at = *pos;
     *pos += n;
     [&audio[0][at..at + n], &audio[1][at..at + n]]
-}
-
-/// Real-time pace: sleeps until `frames` at `rate` have played since `start`.
-fn pace(start: Instant, frames: usize, rate: u32) {
-    if let Some(w) = Duration::from_secs_f64(frames as f64 / rate as f64).checked_sub(start.elapsed()) {
-        std::thread::sleep(w);
-    }
 }
 
 fn responses(card: &ModelCard) -> Vec<activity_model::Response> {
@@ -135,32 +122,11 @@ fn stalled_worker_never_blocks_and_predictions_resume_within_a_second() {
         }
         core
     });
-    let mut guard = None;
-    let mut released = false;
-    let mut at_release = 0u64;
-    let mut during_stall = Vec::new();
-    let mut resumed_at = None;
-    for (pos, total) in rx.iter() {
-        if guard.is_none() && !released && pos >= stall_at {
-            guard = Some(gate.lock().unwrap());
-        }
-        if guard.is_some() && pos > stall_at + RATE as usize / 2 {
-            during_stall.push(total);
-        }
-        if pos >= release_at && guard.is_some() {
-            guard = None;
-            released = true;
-            at_release = total;
-        }
-        if released && resumed_at.is_none() && total > at_release {
-            resumed_at = Some(pos);
-        }
-    }
-    drop(guard);
+    let run = stall_between(rx, &gate, stall_at, release_at, RATE as usize / 2);
     let core = worker.join().expect("the audio loop finished: it never blocked on the stalled worker");
     // No new predictions while stalled (after the blocks already in flight drained).
-    assert!(during_stall.windows(2).all(|w| w[0] == w[1]), "predictions kept arriving during the stall");
-    let resumed = resumed_at.expect("predictions resumed after the stall");
+    assert!(run.held(), "predictions kept arriving during the stall");
+    let resumed = run.resumed_at.expect("predictions resumed after the stall");
     let delay = (resumed - release_at) as f64 / RATE as f64;
     assert!(delay < 1.0, "predictions resumed {delay:.3} s after the stall");
     let s = core.stats().snapshot();

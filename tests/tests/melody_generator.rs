@@ -7,7 +7,7 @@ use melody_generator::generator::{Generator, Request, Slot};
 use melody_generator::params::MelodyParams;
 use melody_generator::pattern::{Pattern, Playback};
 use melody_model::MelodyModel;
-use suite_tests::plugin_library;
+use suite_tests::{plugin_library, state_with_field};
 use xtask::audio::Audio;
 use xtask::host::{Mode, PluginHost, RenderOptions, TransportCue};
 use xtask::smf::MidiOut;
@@ -210,13 +210,7 @@ fn audition_voice_sounds_and_a_broken_model_folder_passes_audio() {
     std::fs::write(dir.join("card.json"), melody_model::CARD).unwrap();
     std::fs::write(dir.join("encoder.onnx"), b"not onnx").unwrap();
     std::fs::write(dir.join("decoder.onnx"), b"not onnx").unwrap();
-    // nice-plug's CLAP state: a little-endian u64 length, then the JSON.
-    let saved = plugin().save_state().unwrap();
-    let mut state: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
-    state["fields"]["model-dir"] = serde_json::Value::String(serde_json::to_string(dir.to_str().unwrap()).unwrap());
-    let json = serde_json::to_vec(&state).unwrap();
-    let mut blob = (json.len() as u64).to_le_bytes().to_vec();
-    blob.extend(json);
+    let blob = state_with_field(&plugin().save_state().unwrap(), "model-dir", dir.to_str().unwrap());
     let mut broken = plugin();
     broken.load_state(&blob).unwrap();
     let noisy = noise(2 * 24_000);

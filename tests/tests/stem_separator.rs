@@ -4,7 +4,7 @@
 //! for garbage input, and a broken model folder that leaves a plugin passing audio. Debug
 //! build with nice-plug's allocation guard: an allocation inside `process()` aborts the test.
 
-use suite_tests::plugin_library;
+use suite_tests::{plugin_library, state_with_field};
 use xtask::audio::Audio;
 use xtask::host::{Mode, PluginHost, RenderOptions};
 
@@ -140,13 +140,7 @@ fn garbage_input_gives_finite_output_and_a_broken_model_passes_audio() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("card.json"), separator_model::CARD).unwrap();
     std::fs::write(dir.join("model.onnx"), b"not onnx").unwrap();
-    // nice-plug's CLAP state: a little-endian u64 length, then the JSON.
-    let saved = plugin().save_state().unwrap();
-    let mut state: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
-    state["fields"]["model-dir"] = serde_json::Value::String(serde_json::to_string(dir.to_str().unwrap()).unwrap());
-    let json = serde_json::to_vec(&state).unwrap();
-    let mut blob = (json.len() as u64).to_le_bytes().to_vec();
-    blob.extend(json);
+    let blob = state_with_field(&plugin().save_state().unwrap(), "model-dir", dir.to_str().unwrap());
     let mut broken = plugin();
     broken.load_state(&blob).unwrap();
     let clean = music(RATE as usize);

@@ -7,35 +7,22 @@
 //!   fall silent and "other" carries the whole delayed mix (nothing is lost), and separation
 //!   resumes within 1 s of the stall's end.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dsp_core::{Model, ModelCard, ModelSource, RunnerConfig};
 use nice_assert_no_alloc::assert_no_alloc;
 use separator_model::{Controls, SeparatorFields, SeparatorTask};
 use stem_separator::core::{SeparatorCore, SeparatorShared};
 use stem_separator::{CARD, MODEL};
-use test_support::Stallable;
+use suite_tests::rendered_song as song;
+use test_support::{pace, stall_between, Stallable};
 
 fn task() -> SeparatorTask {
     let card = ModelCard::from_json(CARD).unwrap();
     let fields = SeparatorFields::from_card(&card).unwrap();
     let controls = Controls::new(&card, &fields);
     SeparatorTask::new(Model::load(&ModelSource::Embedded(MODEL), card).unwrap(), controls).unwrap()
-}
-
-fn song(rate: u32, seconds: f64) -> [Vec<f32>; 2] {
-    xtask::dataset::render_song(11, seconds, rate, Path::new(xtask::dataset::render::SF2_DIR))
-        .expect("render a test song (needs timgm6mb-soundfont or fluid-soundfont-gm)")
-        .0
-}
-
-/// Real-time pace: sleeps until `frames` at `rate` have played since `start`.
-fn pace(start: Instant, frames: usize, rate: u32) {
-    if let Some(w) = Duration::from_secs_f64(frames as f64 / rate as f64).checked_sub(start.elapsed()) {
-        std::thread::sleep(w);
-    }
 }
 
 /// Per source, per channel, everything `core` output for `input` fed in the given block sizes
@@ -150,31 +137,10 @@ fn stalled_worker_never_blocks_the_sum_holds_and_separation_resumes_within_a_sec
         }
         (rec, audio)
     });
-    let mut guard = None;
-    let mut released = false;
-    let mut at_release = 0u64;
-    let mut during_stall = Vec::new();
-    let mut resumed_at = None;
-    for (pos, total) in rx.iter() {
-        if guard.is_none() && !released && pos >= stall_at {
-            guard = Some(gate.lock().unwrap());
-        }
-        if guard.is_some() && pos > stall_at + RATE as usize / 2 {
-            during_stall.push(total);
-        }
-        if pos >= release_at && guard.is_some() {
-            guard = None;
-            released = true;
-            at_release = total;
-        }
-        if released && resumed_at.is_none() && total > at_release {
-            resumed_at = Some(pos);
-        }
-    }
-    drop(guard);
+    let run = stall_between(rx, &gate, stall_at, release_at, RATE as usize / 2);
     let (rec, audio) = worker.join().expect("the audio loop finished: it never blocked on the stalled worker");
-    assert!(during_stall.windows(2).all(|w| w[0] == w[1]), "results kept arriving during the stall");
-    let resumed = resumed_at.expect("separation resumed after the stall");
+    assert!(run.held(), "results kept arriving during the stall");
+    let resumed = run.resumed_at.expect("separation resumed after the stall");
     let delay = (resumed - release_at) as f64 / RATE as f64;
     assert!(delay < 1.0, "separation resumed {delay:.3} s after the stall");
     // Late in the stall the stems are silent and "other" is the whole delayed mix.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use activity_model::ActivityTask;
-use dsp_core::{Model, ModelCard, ModelSource, RunMode, RunnerConfig};
+use dsp_core::{Model, ModelCard, ModelSource, RunnerConfig};
 use nice_plug::prelude::*;
 use nice_plug_egui::RepaintNotifier;
 
@@ -133,10 +133,12 @@ impl Plugin for ActivityMeter {
         self.core = None; // joins the previous worker (not the audio thread)
         context.set_latency_samples(0); // audio passes through untouched
         let channels = layout.main_input_channels.map_or(1, |c| c.get() as usize);
-        let mut cfg = RunnerConfig::realtime(config.sample_rate as u32, config.max_buffer_size as usize);
-        if config.process_mode == ProcessMode::Offline {
-            cfg.mode = RunMode::Offline;
-        }
+        let (rate, max_block) = (config.sample_rate as u32, config.max_buffer_size as usize);
+        let cfg = if config.process_mode == ProcessMode::Offline {
+            RunnerConfig::offline(rate, max_block)
+        } else {
+            RunnerConfig::realtime(rate, max_block)
+        };
         match self.start(channels, cfg) {
             Ok(core) => self.core = Some(core),
             Err(e) => {

@@ -1,6 +1,6 @@
 //! The separator's audio-thread core, independent of the plugin framework so tests can drive
-//! it: the [`ModelRunner`] with the separator task, the dry delay that "other" is computed
-//! from, and the GUI's atomics. Nothing here allocates after [`SeparatorCore::new`].
+//! it: the [`ModelRunner`] with the separator task ("other" is the runner's delayed input
+//! minus the stems), and the GUI's atomics. Nothing here allocates after [`SeparatorCore::new`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use atomic_float::AtomicF32;
 use dsp_core::runner::StatsHandle;
 use dsp_core::{Fallback, ModelRunner, RunnerConfig, RunnerError, Task};
-use separator_model::{Controls, SeparatorTask};
+use separator_model::SeparatorTask;
 
 /// Stems the model separates (the fifth source, "other", is the residual).
 pub const STEMS: usize = 4;
@@ -33,8 +33,6 @@ pub struct SeparatorShared {
     pub status: Mutex<String>,
     /// Runner counters for the GUI; replaced at each activation.
     pub stats: Mutex<Option<StatsHandle>>,
-    /// The gate settings the task reads (replaced when a model with other defaults loads).
-    pub controls: Mutex<Option<Arc<Controls>>>,
 }
 
 impl SeparatorShared {
@@ -49,55 +47,13 @@ impl SeparatorShared {
             rate: AtomicF32::new(0.0),
             status: Mutex::new(String::new()),
             stats: Mutex::new(None),
-            controls: Mutex::new(None),
         })
-    }
-}
-
-/// A fixed delay of `len` frames per channel (a ring; `len` 0 passes through).
-struct Delay {
-    buf: Vec<Vec<f32>>,
-    pos: usize,
-}
-
-impl Delay {
-    fn new(channels: usize, len: usize) -> Self {
-        Delay { buf: vec![vec![0.0; len]; channels], pos: 0 }
-    }
-
-    /// Delays `io` in place; every channel advances by the same frames.
-    fn process(&mut self, io: &mut [&mut [f32]]) {
-        let len = self.buf.first().map_or(0, |b| b.len());
-        if len == 0 {
-            return;
-        }
-        let n = io.first().map_or(0, |c| c.len());
-        for (c, ch) in io.iter_mut().enumerate() {
-            let mut pos = self.pos;
-            let b = &mut self.buf[c];
-            for x in ch.iter_mut() {
-                std::mem::swap(x, &mut b[pos]);
-                pos += 1;
-                if pos == len {
-                    pos = 0;
-                }
-            }
-        }
-        self.pos = (self.pos + n) % len;
-    }
-
-    fn reset(&mut self) {
-        for b in &mut self.buf {
-            b.fill(0.0);
-        }
-        self.pos = 0;
     }
 }
 
 /// The separator on the audio thread.
 pub struct SeparatorCore<T: Task = SeparatorTask> {
     runner: ModelRunner<T>,
-    dry: Delay,
     shared: Arc<SeparatorShared>,
     /// Stems × channels, `max_block` frames each.
     stems: Vec<Vec<f32>>,
@@ -108,11 +64,13 @@ pub struct SeparatorCore<T: Task = SeparatorTask> {
 
 impl<T: Task> SeparatorCore<T> {
     /// Starts the runner (stems fall back to silence when the worker is late, so "other"
-    /// carries the whole delayed input then and the sum still holds).
+    /// carries the whole delayed input then and the sum still holds; the runner keeps the
+    /// delayed input, as the model saw it, for "other").
     /// `task` is the separator's (or a wrapper of it, as the tests' stallable task): stereo in,
     /// `2 × STEMS` out, results as [`separator_model::result_len`] of the five sources.
     pub fn new(task: T, mut cfg: RunnerConfig, shared: Arc<SeparatorShared>) -> Result<Self, RunnerError> {
         cfg.fallback = Fallback::Silence;
+        cfg.delayed_input = true;
         let max_block = cfg.max_block;
         let runner = ModelRunner::spawn(cfg, task)?;
         let latency = runner.latency();
@@ -122,7 +80,6 @@ impl<T: Task> SeparatorCore<T> {
         }
         Ok(SeparatorCore {
             runner,
-            dry: Delay::new(2, latency),
             shared,
             stems: vec![vec![0.0; max_block]; 2 * STEMS],
             other: [vec![0.0; max_block], vec![0.0; max_block]],
@@ -138,7 +95,6 @@ impl<T: Task> SeparatorCore<T> {
     /// Forgets all history.
     pub fn reset(&mut self) {
         self.runner.audio().reset();
-        self.dry.reset();
     }
 
     /// Separates one buffer of stereo `input` (≤ `max_block` frames per call; longer buffers
@@ -173,7 +129,9 @@ impl<T: Task> SeparatorCore<T> {
                 let mut it = self.stems.iter_mut();
                 std::array::from_fn(|_| it.next().map(|v| &mut v[..len]).unwrap_or(&mut []))
             };
-            self.runner.audio().process(&input, &mut outs, |_, r| {
+            let [a, b] = &mut self.other;
+            let mut delayed = [&mut a[..len], &mut b[..len]];
+            self.runner.audio().process_with_delayed_input(&input, &mut outs, &mut delayed, |_, r| {
                 for s in 0..GATED {
                     shared.probs[s].store(r[s], Ordering::Relaxed);
                     let open = r[GATED + s] > 0.5;
@@ -185,15 +143,7 @@ impl<T: Task> SeparatorCore<T> {
                 shared.frames.fetch_add(1, Ordering::Relaxed);
             });
         }
-        // "Other" = the input, delayed like the stems (non-finite samples are silence, as the
-        // runner feeds the model), minus the stems.
-        for (other, x) in self.other.iter_mut().zip(input) {
-            for (o, x) in other[..len].iter_mut().zip(x) {
-                *o = if x.is_finite() { *x } else { 0.0 };
-            }
-        }
-        let [a, b] = &mut self.other;
-        self.dry.process(&mut [&mut a[..len], &mut b[..len]]);
+        // "Other" = the delayed input minus the stems.
         for s in 0..STEMS {
             for c in 0..2 {
                 for (o, x) in self.other[c][..len].iter_mut().zip(&self.stems[2 * s + c][..len]) {

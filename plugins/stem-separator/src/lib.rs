@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use dsp_core::{Model, ModelCard, ModelSource, RunMode, RunnerConfig};
+use dsp_core::{Model, ModelCard, ModelSource, RunnerConfig};
 use nice_plug::prelude::*;
 use separator_model::{Controls, SeparatorFields, SeparatorTask};
 
@@ -54,27 +54,29 @@ impl Default for StemSeparator {
 }
 
 impl StemSeparator {
-    /// Loads the built-in model or the user's folder (`model.onnx` + `card.json`).
-    fn load_model(dir: &str) -> Result<Model, String> {
+    /// Loads the built-in model or the user's folder (`model.onnx` + `card.json`) with the
+    /// separator fields its card must carry.
+    fn load_model(dir: &str) -> Result<(Model, SeparatorFields), String> {
         let card = if dir.is_empty() {
             ModelCard::from_json(CARD).map_err(|e| format!("built-in card: {e}"))?
         } else {
             let p = PathBuf::from(dir).join("card.json");
             ModelCard::from_path(&p).map_err(|e| format!("{}: {e}", p.display()))?
         };
-        SeparatorFields::from_card(&card).map_err(|e| format!("card: {e}"))?;
+        let fields = SeparatorFields::from_card(&card).map_err(|e| format!("card: {e}"))?;
         if card.classes.len() != GATED {
             return Err(format!(
                 "the model separates {:?}; this plugin needs {STEMS} stems and \"other\"",
                 card.classes
             ));
         }
-        if dir.is_empty() {
-            Model::load(&ModelSource::Embedded(MODEL), card).map_err(|e| format!("built-in model: {e}"))
+        let model = if dir.is_empty() {
+            Model::load(&ModelSource::Embedded(MODEL), card).map_err(|e| format!("built-in model: {e}"))?
         } else {
             let p = PathBuf::from(dir).join("model.onnx");
-            Model::load(&ModelSource::File(p.clone()), card).map_err(|e| format!("{}: {e}", p.display()))
-        }
+            Model::load(&ModelSource::File(p.clone()), card).map_err(|e| format!("{}: {e}", p.display()))?
+        };
+        Ok((model, fields))
     }
 
     fn set_status(&self, text: String) {
@@ -87,21 +89,17 @@ impl StemSeparator {
         let dir = self.params.model_dir.lock().map(|p| p.clone()).unwrap_or_default();
         if self.model.as_ref().is_none_or(|(d, _, _)| *d != dir) {
             self.model = None;
-            let model = Self::load_model(&dir)?;
-            let fields = SeparatorFields::from_card(model.card()).map_err(|e| e.to_string())?;
+            let (model, fields) = Self::load_model(&dir)?;
             let controls = Controls::new(model.card(), &fields);
             self.model = Some((dir.clone(), model, controls));
         }
         let (_, model, controls) = self.model.as_ref().ok_or("no model")?;
-        let card = model.card().clone();
-        if let Ok(mut c) = self.shared.controls.lock() {
-            *c = Some(controls.clone());
-        }
+        let source = if dir.is_empty() { "built-in" } else { dir.as_str() };
+        let status = format!("model {} v{} ({source})", model.card().name, model.card().version);
         let task = SeparatorTask::new(model.fork().map_err(|e| e.to_string())?, controls.clone())
             .map_err(|e| e.to_string())?;
         let core = SeparatorCore::new(task, cfg, self.shared.clone()).map_err(|e| e.to_string())?;
-        let source = if dir.is_empty() { "built-in".to_string() } else { dir };
-        self.set_status(format!("model {} v{} ({source})", card.name, card.version));
+        self.set_status(status);
         Ok(core)
     }
 
@@ -160,10 +158,12 @@ impl Plugin for StemSeparator {
         self.core = None; // joins the previous worker (not the audio thread)
         let max_block = config.max_buffer_size.max(1) as usize;
         self.scratch = [vec![0.0; max_block], vec![0.0; max_block]];
-        let mut cfg = RunnerConfig::realtime(config.sample_rate as u32, max_block);
-        if config.process_mode == ProcessMode::Offline {
-            cfg.mode = RunMode::Offline;
-        }
+        let rate = config.sample_rate as u32;
+        let cfg = if config.process_mode == ProcessMode::Offline {
+            RunnerConfig::offline(rate, max_block)
+        } else {
+            RunnerConfig::realtime(rate, max_block)
+        };
         self.shared.rate.store(config.sample_rate, Ordering::Relaxed);
         match self.start(cfg) {
             Ok(core) => {

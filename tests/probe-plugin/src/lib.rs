@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use dsp_core::tasks::SpectralMaskTask;
-use dsp_core::{Model, ModelCard, ModelRunner, ModelSource, RunMode, RunnerConfig};
+use dsp_core::{Model, ModelCard, ModelRunner, ModelSource, RunnerConfig};
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
@@ -119,10 +119,12 @@ impl Plugin for Probe {
     ) -> bool {
         self.runner = None; // joins the previous worker, off the audio thread
         let channels = layout.main_input_channels.map_or(1, |c| c.get() as usize);
-        let mut cfg = RunnerConfig::realtime(buffer_config.sample_rate as u32, buffer_config.max_buffer_size as usize);
-        if buffer_config.process_mode == ProcessMode::Offline {
-            cfg.mode = RunMode::Offline;
-        }
+        let (rate, max_block) = (buffer_config.sample_rate as u32, buffer_config.max_buffer_size as usize);
+        let cfg = if buffer_config.process_mode == ProcessMode::Offline {
+            RunnerConfig::offline(rate, max_block)
+        } else {
+            RunnerConfig::realtime(rate, max_block)
+        };
         self.sample_rate = buffer_config.sample_rate;
         match self.build_runner(channels, cfg) {
             Ok(r) => {

@@ -20,21 +20,21 @@ def load(model_dir: str, missing_ok: bool = False) -> dict:
         return json.load(f)
 
 
-def _finite(v):
+def finite(v):
     """NaN and ±Inf (a metric over no examples) become null: JSON has no such numbers."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
+        return {k: finite(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_finite(x) for x in v]
+        return [finite(x) for x in v]
     return v
 
 
 def save(model_dir: str, card: dict, ensure_ascii: bool = True) -> None:
     os.makedirs(model_dir, exist_ok=True)
     with open(path(model_dir), "w") as f:
-        json.dump(_finite(card), f, indent=2, ensure_ascii=ensure_ascii, allow_nan=False)
+        json.dump(finite(card), f, indent=2, ensure_ascii=ensure_ascii, allow_nan=False)
         f.write("\n")
 
 

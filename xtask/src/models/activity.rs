@@ -3,12 +3,11 @@
 //! runner cost for `cargo xtask bench`, and the Activity Meter's CC names for `render`.
 
 use std::path::Path;
-use std::time::Instant;
 
 use activity_model::{responses, ActivityTask, Response, DEFAULT_MEDIAN};
 use anyhow::{bail, Context, Result};
 use dsp_core::post::{ActivityGate, ProbAverage};
-use dsp_core::{Model, ModelCard, ModelRunner, RunnerConfig, Task};
+use dsp_core::{Model, ModelCard, Task};
 
 use super::ModelTools;
 use crate::audio::read_wav;
@@ -35,8 +34,9 @@ impl ModelTools for Activity {
         eval_activity(root, opts)
     }
 
+    /// The meter's task on stereo input.
     fn runner_cost(&self, model: Model) -> Result<Option<(f64, usize)>> {
-        runner_rtf(model).map(Some)
+        super::runner_rtf(ActivityTask::new(model, 2)?, 30.0).map(Some)
     }
 
     /// The meter sends one CC per class from its base CC on.
@@ -46,25 +46,6 @@ impl ModelTools for Activity {
         let base = host.param_value("base-cc").unwrap_or(20.0).round() as u8;
         Ok(Some(card.classes.iter().enumerate().map(|(i, c)| (base.saturating_add(i as u8), c.clone())).collect()))
     }
-}
-
-/// The activity model's cost inside the runner (48 kHz stereo noise in, resampled, offline so
-/// the measured wall time is the full compute): real-time factor and results latency in frames.
-fn runner_rtf(model: Model) -> Result<(f64, usize)> {
-    const RATE: u32 = 48_000;
-    const BLOCK: usize = 512;
-    const SECONDS: f64 = 30.0;
-    let mut runner = ModelRunner::spawn(RunnerConfig::offline(RATE, BLOCK), ActivityTask::new(model, 2)?)?;
-    let latency = runner.latency();
-    let a = crate::audio::Audio::noise(RATE, SECONDS);
-    let start = Instant::now();
-    let mut pos = 0;
-    while pos < a.frames() {
-        let n = BLOCK.min(a.frames() - pos);
-        runner.audio().process(&[&a.channels[0][pos..pos + n], &a.channels[1][pos..pos + n]], &mut [], |_, _| {});
-        pos += n;
-    }
-    Ok((start.elapsed().as_secs_f64() / SECONDS, latency))
 }
 
 /// What a model's run over a split's songs produced: per response, the probability shown at the

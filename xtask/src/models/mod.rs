@@ -12,9 +12,10 @@ pub mod melody;
 pub mod separator;
 
 use std::path::Path;
+use std::time::Instant;
 
 use anyhow::{bail, Result};
-use dsp_core::Model;
+use dsp_core::{Model, ModelRunner, RunnerConfig, Task};
 
 use crate::eval::EvalOptions;
 use crate::host::PluginHost;
@@ -65,4 +66,25 @@ pub fn for_plugin(id: &str) -> Option<&'static dyn ModelTools> {
 /// Names of every model, in [`MODELS`] order.
 pub fn names() -> Vec<&'static str> {
     MODELS.iter().map(|m| m.name()).collect()
+}
+
+/// `task`'s cost inside the runner at 48 kHz stereo in 512-frame buffers over `seconds` of
+/// noise (resampled to the model's rate and back; offline, so the wall time is its full
+/// compute): the real-time factor and the runner's latency in host frames.
+pub(crate) fn runner_rtf<T: Task>(task: T, seconds: f64) -> Result<(f64, usize)> {
+    const RATE: u32 = 48_000;
+    const BLOCK: usize = 512;
+    let mut out = vec![vec![0.0f32; BLOCK]; task.out_channels()];
+    let mut runner = ModelRunner::spawn(RunnerConfig::offline(RATE, BLOCK), task)?;
+    let latency = runner.latency();
+    let a = crate::audio::Audio::noise(RATE, seconds);
+    let start = Instant::now();
+    let mut pos = 0;
+    while pos < a.frames() {
+        let n = BLOCK.min(a.frames() - pos);
+        let mut views: Vec<&mut [f32]> = out.iter_mut().map(|v| &mut v[..n]).collect();
+        runner.audio().process(&[&a.channels[0][pos..pos + n], &a.channels[1][pos..pos + n]], &mut views, |_, _| {});
+        pos += n;
+    }
+    Ok((start.elapsed().as_secs_f64() / seconds, latency))
 }

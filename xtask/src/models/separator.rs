@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use dsp_core::{Model, ModelCard, ModelRunner, RunnerConfig, Task};
+use dsp_core::{Model, ModelCard};
 use separator_model::{run_offline, Controls, SeparatorFields, SeparatorTask};
 
 use super::ModelTools;
@@ -36,34 +36,12 @@ impl ModelTools for Separator {
         eval_separator(root, opts)
     }
 
+    /// The task the plugin runs, with the card's gate settings.
     fn runner_cost(&self, model: Model) -> Result<Option<(f64, usize)>> {
-        runner_rtf(model).map(Some)
+        let fields = SeparatorFields::from_card(model.card())?;
+        let controls = Controls::new(model.card(), &fields);
+        super::runner_rtf(SeparatorTask::new(model, controls)?, 20.0).map(Some)
     }
-}
-
-/// The separator's cost inside the runner at 48 kHz stereo (resampled to the model's 44.1 kHz
-/// and back, offline so the wall time is the full compute): real-time factor and latency.
-fn runner_rtf(model: Model) -> Result<(f64, usize)> {
-    const RATE: u32 = 48_000;
-    const BLOCK: usize = 512;
-    const SECONDS: f64 = 20.0;
-    let fields = SeparatorFields::from_card(model.card())?;
-    let controls = Controls::new(model.card(), &fields);
-    let task = SeparatorTask::new(model, controls)?;
-    let out_ch = task.out_channels();
-    let mut runner = ModelRunner::spawn(RunnerConfig::offline(RATE, BLOCK), task)?;
-    let latency = runner.latency();
-    let a = crate::audio::Audio::noise(RATE, SECONDS);
-    let mut out = vec![vec![0.0f32; BLOCK]; out_ch];
-    let start = Instant::now();
-    let mut pos = 0;
-    while pos < a.frames() {
-        let n = BLOCK.min(a.frames() - pos);
-        let mut views: Vec<&mut [f32]> = out.iter_mut().map(|v| &mut v[..n]).collect();
-        runner.audio().process(&[&a.channels[0][pos..pos + n], &a.channels[1][pos..pos + n]], &mut views, |_, _| {});
-        pos += n;
-    }
-    Ok((start.elapsed().as_secs_f64() / SECONDS, latency))
 }
 
 fn write_npy_f32(path: &Path, shape: &[u64], data: impl Iterator<Item = f32>) -> Result<()> {

@@ -21,7 +21,7 @@ from ...onnxexport import OPSET, TOLERANCE
 from . import metrics
 from .config import BINS, CLASSES, HOP, LOOKAHEAD, MEDIAN_MAX, N_FFT, RATE, SOURCES
 from .data import load_songs
-from .dsp import hann, magnitude_np, stft
+from .dsp import magnitude_np, stft
 from .net import Step, load_run, macs_per_frame, params
 from .readme import write_readme
 
@@ -63,22 +63,20 @@ def tune_thresholds(model, songs, median=DEFAULT_MEDIAN):
         ungated = metrics.separate(spec, m, len(mix)).numpy()
         ungated[-1] = mix - ungated[:-1].sum(0)
         base += score(src, ungated, plays)
-        x = spec.numpy()
-        mk = m.numpy()
-        share = 1.0 / np.maximum(mk[:-1].sum(0), metrics.OTHER_FLOOR) - 1.0  # [F, T]
+        share = 1.0 / m[:-1].sum(0).clamp(min=metrics.OTHER_FLOOR) - 1.0  # [F, T]
         for i, t in enumerate(grid):
             g_all = metrics.median_gate(p, [t] * n, median)
             for k in range(n):
                 preds[i][k].append(g_all[k])
-                shut = np.nonzero(g_all[k] == 0)[0]
                 est = ungated.copy()
                 # Only the shut frames change (the ISTFT is linear): a stem loses its share
                 # there (to "other"); a shut "other" hands its share to the stems.
-                if k < n - 1:
-                    est[k] -= frames_istft(mk[k][:, shut] * x[:, shut], shut, len(mix))
-                else:
-                    for j in range(n - 1):
-                        est[j] += frames_istft(share[:, shut] * mk[j][:, shut] * x[:, shut], shut, len(mix))
+                shut = torch.from_numpy((g_all[k] == 0).astype(np.float32))
+                if shut.any():
+                    if k < n - 1:
+                        est[k] -= metrics.separate(spec, m[k : k + 1] * shut, len(mix))[0].numpy()
+                    else:
+                        est[:-1] += metrics.separate(spec, share * m[:-1] * shut, len(mix)).numpy()
                 est[-1] = mix - est[:-1].sum(0)
                 sdrs[k, i] += score(src, est, plays)
     for i in range(len(grid)):
@@ -100,24 +98,6 @@ def tune_thresholds(model, songs, median=DEFAULT_MEDIAN):
         "f1": f1s.round(4).tolist(),
     }
     return best, best_f1, table
-
-
-def frames_istft(cols: np.ndarray, frames: np.ndarray, length: int) -> np.ndarray:
-    """The ISTFT (aligned as `metrics.separate`) of a spectrogram that is zero except in
-    `frames`, whose columns are `cols` [F, len(frames)]: cost in proportion to the frames."""
-    d = N_FFT - HOP
-    if len(frames) == 0:
-        return np.zeros(length)
-    out = np.zeros(max(d + length, (int(frames.max()) + 1) * HOP + N_FFT))
-    w = hann().numpy().astype(np.float64)
-    fr = np.fft.irfft(cols.T, n=N_FFT, axis=1) * w  # [K, N]
-    idx = frames[:, None] * HOP + np.arange(N_FFT)[None, :]
-    # Frames HOP apart overlap; frames N_FFT / HOP apart do not, so each residue adds at once.
-    for r in range(N_FFT // HOP):
-        sel = frames % (N_FFT // HOP) == r
-        out[idx[sel]] += fr[sel]
-    out /= float((w * w).sum() / HOP)
-    return out[d : d + length]
 
 
 def spec(name, shape):
@@ -214,7 +194,7 @@ def main(argv=None):
     }
     # The same weights and gate as the folder's last export compute the same stems (only the ONNX
     # graph's layout may differ): its evaluation still holds, anything else drops it.
-    same = json.dumps(cards._finite(card["training"]), sort_keys=True) == json.dumps(old.get("training"), sort_keys=True)
+    same = json.dumps(cards.finite(card["training"]), sort_keys=True) == json.dumps(old.get("training"), sort_keys=True)
     same = same and old.get("thresholds") == card["thresholds"]
     if same and "eval" in old.get("metrics", {}):
         card["metrics"]["eval"] = old["metrics"]["eval"]

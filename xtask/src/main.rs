@@ -141,6 +141,31 @@ enum Command {
         #[arg(long)]
         musdb: Option<PathBuf>,
     },
+    /// Render the drum transcriber's synthesizer templates: each training kit's component
+    /// one-shots (kick, snare, closed/open hi-hat, tom, crash, ride) to OUT/templates.npy + .json.
+    DrumTemplates {
+        /// Output folder.
+        #[arg(long, default_value = "data/drum-templates")]
+        out: PathBuf,
+        /// Sample rate in Hz (the drum model's).
+        #[arg(long, default_value_t = 16_000)]
+        rate: u32,
+        /// Length of each one-shot in seconds.
+        #[arg(long, default_value_t = 0.5)]
+        seconds: f64,
+        /// Instrument draws per Hydrogen kit (kits with several kicks, snares… give distinct rows).
+        #[arg(long, default_value_t = 4)]
+        variants: usize,
+        /// Seed of the instrument draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Folder of the training SoundFonts.
+        #[arg(long, default_value = xtask::dataset::render::SF2_DIR)]
+        sf2_dir: PathBuf,
+        /// Folder of Hydrogen drum kits ("none": SoundFont kits only).
+        #[arg(long, default_value = xtask::dataset::hydrogen::HYDROGEN_DIR)]
+        hydrogen: String,
+    },
     /// Decode unlabeled real music from installable packages (wesnoth-1.16-music) to mono WAV
     /// at the models' rate, for semi-supervised training (`--unlabeled DIR`); arguments go to
     /// `python -m mirsuite.unlabeled` (--out DIR [--src FOLDER] [--rate HZ]).
@@ -304,6 +329,23 @@ fn main() -> Result<()> {
                 synth: xtask::dataset::render::Engine::parse(&synth)?,
             };
             xtask::dataset::generate(&opts).map(|_| ())
+        }
+        Command::DrumTemplates { out, rate, seconds, variants, seed, sf2_dir, hydrogen } => {
+            let h = (hydrogen != "none").then(|| PathBuf::from(hydrogen));
+            let t = xtask::dataset::templates::write_templates(
+                &out,
+                &sf2_dir,
+                h.as_deref(),
+                rate,
+                seconds,
+                variants,
+                seed,
+            )?;
+            println!("{} kit templates in {} ({} skipped)", t.kits.len(), out.display(), t.skipped.len());
+            for s in &t.skipped {
+                println!("  skipped {s}");
+            }
+            Ok(())
         }
         Command::Unlabeled { args } => {
             let mut cmd = xtask::python::module(&root, "unlabeled")?;

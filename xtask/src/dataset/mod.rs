@@ -24,6 +24,7 @@ pub mod hydrogen;
 pub mod labels;
 pub mod musdb;
 pub mod render;
+pub mod templates;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -901,6 +901,18 @@ pub fn write_npy_u8<'a>(path: &Path, rows: impl ExactSizeIterator<Item = &'a [u8
     Ok(())
 }
 
+/// Writes `data` (row-major) as a `.npy` f32 array of `shape`.
+pub fn write_npy_f32(path: &Path, shape: &[u64], data: impl IntoIterator<Item = f32>) -> Result<()> {
+    use npyz::WriterBuilder;
+    let file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(file).begin_nd()?;
+    w.extend(data)?;
+    w.finish()?;
+    Ok(())
+}
+
 /// The song folder for index `i` of a split.
 pub fn song_dir(root: &Path, split: &str, i: usize) -> PathBuf {
     root.join(split).join(format!("{split}-{i:05}"))

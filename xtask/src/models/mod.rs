@@ -8,6 +8,7 @@
 //! `docs/ARCHITECTURE.md`).
 
 pub mod activity;
+pub mod drums;
 pub mod melody;
 pub mod separator;
 
@@ -48,7 +49,7 @@ pub trait ModelTools: Sync {
 }
 
 /// Every model the driver knows.
-pub static MODELS: &[&dyn ModelTools] = &[&activity::Activity, &melody::Melody, &separator::Separator];
+pub static MODELS: &[&dyn ModelTools] = &[&activity::Activity, &drums::Drums, &melody::Melody, &separator::Separator];
 
 /// The model named `name`, or an error listing the known ones.
 pub fn get(name: &str) -> Result<&'static dyn ModelTools> {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use dsp_core::{Model, ModelCard};
 use separator_model::{run_offline, Controls, SeparatorFields, SeparatorTask};
 
@@ -42,15 +42,6 @@ impl ModelTools for Separator {
         let controls = Controls::new(model.card(), &fields);
         super::runner_rtf(SeparatorTask::new(model, controls)?, 20.0).map(Some)
     }
-}
-
-fn write_npy_f32(path: &Path, shape: &[u64], data: impl Iterator<Item = f32>) -> Result<()> {
-    use npyz::WriterBuilder;
-    let file = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("{}", path.display()))?);
-    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(file).begin_nd()?;
-    w.extend(data)?;
-    w.finish()?;
-    Ok(())
 }
 
 /// `cargo xtask eval separator`.
@@ -88,12 +79,16 @@ fn eval_separator(root: &Path, opts: &EvalOptions) -> Result<()> {
                 .map(|c| (0..n).map(|i| a.channels[c][i] - (0..4).map(|s| stems[2 * s + c][i]).sum::<f32>()).collect())
                 .collect();
             let data = stems.iter().chain(&other).flat_map(|ch| ch.iter().copied());
-            write_npy_f32(&out_dir.join(format!("{song}.{system}.npy")), &[5, 2, n as u64], data)?;
+            crate::dataset::render::write_npy_f32(
+                &out_dir.join(format!("{song}.{system}.npy")),
+                &[5, 2, n as u64],
+                data,
+            )?;
             if gate {
                 // Results for frames 0.. (each hop's result is for the frame `skip` hops back).
                 let r = &results[skip.min(results.len())..];
                 let w = r.first().map_or(0, |v| v.len());
-                write_npy_f32(
+                crate::dataset::render::write_npy_f32(
                     &out_dir.join(format!("{song}.results.npy")),
                     &[r.len() as u64, w as u64],
                     r.iter().flat_map(|v| v.iter().copied()),

@@ -5,7 +5,7 @@ by name, as DeepFilterNet's `df/model.py` picks a model module."""
 
 import importlib
 
-NAMES = ("activity", "melody", "separator")
+NAMES = ("activity", "drums", "melody", "separator")
 
 
 def module(name: str, part: str):

@@ -1,0 +1,137 @@
+"""Exports a drum run: the streaming step model (one log-mel frame in, the causal history as one
+state vector in and out, the component logits out) to ONNX, checked against ONNX Runtime frame by
+frame and against the whole-sequence forward pass; per-class peak-picking thresholds tuned on the
+val split's drum stems (the only use of labels besides scoring); golden cases for the Rust tract
+check, the log-mel frames the Rust features must reproduce, and a post-processing case (logits →
+sparse activations → picked onsets) the Rust post-processing must reproduce; the card.
+
+    cargo xtask export drums --run runs/drums --data data/sep --out models/drums
+"""
+
+import argparse
+import datetime
+import json
+import os
+import warnings
+
+import numpy as np
+import torch
+
+from ... import card as cards
+from ...onnxexport import OPSET, TOLERANCE
+from . import metrics
+from .config import CLASSES, COMPONENT_CLASS, COMPONENTS, DEFAULT_KEYS, FMAX, FMIN, HOP, LOOKAHEAD, N_FFT, N_MELS, RATE, SPARSE_HALF
+from .data import features, load_songs
+from .net import K, Step, activations, macs_per_frame, params
+
+GOLDEN_FRAMES = 4
+
+
+def spec(name, shape):
+    return {"name": name, "shape": list(shape)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="mirsuite.export drums")
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--data", required=True, help="dataset with val drum stems (threshold tuning, golden data)")
+    ap.add_argument("--out", default="models/drums")
+    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--val-songs", type=int, default=0, help="val songs for threshold tuning (0: all)")
+    args = ap.parse_args(argv)
+    model, targs = metrics.load_run(args.run)
+    state = torch.load(os.path.join(args.run, "best.pt"), map_location="cpu", weights_only=False)
+    os.makedirs(args.out, exist_ok=True)
+    step = Step(model).eval()
+    S = step.state_len
+    path = os.path.join(args.out, "model.onnx")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(step, (torch.zeros(1, N_MELS, 1), torch.zeros(1, S)), path, input_names=["mel", "state"], output_names=["logits", "state_out"], opset_version=OPSET, do_constant_folding=True, dynamo=False)
+    import onnxruntime as ort
+
+    val = load_songs(args.data, "val", args.val_songs)
+    audio = val[0].audio()
+    feat = torch.from_numpy(features(audio))
+    t0 = feat.shape[1] // 2
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    cases, worst = [], 0.0
+    st = torch.zeros(1, S)
+    with torch.no_grad():
+        for t in range(t0 + GOLDEN_FRAMES):
+            m = feat[:, t : t + 1][None]
+            outs = step(m, st)
+            if t >= t0:
+                o = sess.run(None, {"mel": m.numpy(), "state": st.numpy()})
+                worst = max(worst, max(float(np.abs(a - b.numpy()).max()) for a, b in zip(o, outs)))
+                cases.append({"inputs": [m.numpy().ravel().tolist(), st.numpy().ravel().tolist()], "outputs": [x.numpy().ravel().tolist() for x in outs]})
+            st = outs[1]
+        ref, _ = model(feat[None, :, : t0 + GOLDEN_FRAMES])
+    seq_diff = float((torch.tensor(cases[-1]["outputs"][0]) - ref[0, :, -1]).abs().max())
+    if worst > TOLERANCE or seq_diff > TOLERANCE:
+        raise SystemExit(f"ONNX Runtime differs from PyTorch by {worst:.2e}, streaming from the sequence by {seq_diff:.2e} (> {TOLERANCE})")
+
+    acts, refs = metrics.run_songs(model, val)
+    thresholds, table = metrics.tune_thresholds(acts, refs)
+    val_scores = metrics.score(acts, refs, thresholds)
+    # Post-processing golden: two seconds of a val song's logits, their activations, the class
+    # activations and the onsets the picker finds with the tuned thresholds.
+    with torch.no_grad():
+        n = min(feat.shape[1], 2 * RATE // HOP)
+        lg, _ = model(torch.nn.functional.pad(feat[None, :, :n], (0, LOOKAHEAD + 2), value=float(feat.min())))
+        act = activations(lg, model.log_gain, LOOKAHEAD)[0, :, :n].numpy()
+    cls = metrics.class_activations(act)
+    post = {
+        "logits": lg[0].T.numpy().ravel().tolist(),  # [frames + LOOKAHEAD + 2, K + 1], row per output frame
+        "frames": int(n),
+        "activations": act.T.ravel().tolist(),  # [n, K]
+        "onsets": {c: metrics.pick(cls[i], thresholds[i]).tolist() for i, c in enumerate(CLASSES)},
+    }
+    sig = audio[RATE : RATE + 8 * HOP].astype(np.float32)
+    with open(os.path.join(args.out, "golden.json"), "w") as f:
+        json.dump({"cases": cases, "logmel": {"signal": sig.tolist(), "frames": features(sig).T.ravel().tolist(), "n_frames": 8}, "post": post}, f)
+
+    mpf = macs_per_frame(model)
+    card = {
+        "name": "drums",
+        "version": args.version,
+        "task": "streaming drum transcription (DrummerNet-style, trained without labels): sparse activations per drum component, peak-picked to onsets per class",
+        "created": datetime.date.today().isoformat(),
+        "sample_rate": RATE,
+        "frame_size": N_FFT,
+        "hop_size": HOP,
+        "window": "hann",
+        "n_mels": N_MELS,
+        "fmin": FMIN,
+        "fmax": FMAX,
+        "features": f"log-mel (dB, power floor 1e-10) of the mono input: periodic Hann STFT {N_FFT}/{HOP}, {N_MELS} bands {FMIN:.0f}-{FMAX:.0f} Hz, frame t ends at (t+1)*hop; the per-band standardization is inside the model",
+        "inputs": [spec("mel", [1, N_MELS, 1]), spec("state", [1, S])],
+        "outputs": [spec("logits", [1, K + 1]), spec("state_out", [1, S])],
+        "classes": list(CLASSES),
+        "components": list(COMPONENTS),
+        "component_class": list(COMPONENT_CLASS),
+        "default_keys": list(DEFAULT_KEYS),
+        "component_gain": torch.exp(model.log_gain.detach()).tolist(),
+        "thresholds": thresholds,
+        "picker": {"floor": metrics.FLOOR, "gap_frames": metrics.GAP, "decay_per_frame": metrics.DECAY, "rule": "a frame is an onset when its class activation (the largest of the class's components) is >= the frame before and > the frame after, >= floor, >= threshold x the class's peak envelope (running maximum decaying per frame) and gap_frames after the class's previous onset"},
+        "threshold_tuning": {"rule": "per class the grid threshold with the best pooled onset F (mir_eval, 50 ms) on the val drum stems", "grid": metrics.GRID.tolist(), "val_f": table},
+        "lookahead_frames": LOOKAHEAD,
+        "sparse_half": SPARSE_HALF,
+        "state_len": S,
+        "parameters": params(model),
+        "macs_per_frame": mpf,
+        "gmac_per_second": mpf * RATE / HOP / 1e9,
+        "data": {"dataset": args.data, "templates": targs.templates, "info": json.load(open(os.path.join(args.data, "dataset.json"))).get("command")},
+        "training": {
+            "command": f"cargo xtask train drums --data {targs.data} --templates {targs.templates} --steps {targs.steps} --batch {targs.batch} --crop {targs.crop} --lr {targs.lr} --seed {targs.seed} --width {targs.width} --onset-weight {targs.onset_weight} --out {args.run}",
+            "steps": targs.steps,
+            "validation": state.get("metrics"),
+            "labels": "none: the loss compares each drum-stem crop with its rebuild by the fixed synthesizer",
+        },
+        "metrics": {"val": val_scores},
+        "onnx": {"opset": OPSET, "ort_max_abs_diff": worst, "stream_vs_sequence": seq_diff},
+        "license": "model: GPL-3.0-or-later; training audio and templates rendered from FluidR3 GM/GS (MIT), TimGM6mb (GPL-2), csound's sf_GMbank (LGPL), Hydrogen kits (GPL/CC, see the data table)",
+    }
+    cards.save(args.out, card)
+    print(json.dumps({"thresholds": thresholds, "val": val_scores, "ort": worst, "stream_vs_sequence": seq_diff}, indent=1))
+    return 0

@@ -23,6 +23,7 @@ from . import metrics
 from .config import CLASSES, COMPONENT_CLASS, COMPONENTS, DEFAULT_KEYS, FMAX, FMIN, HOP, LOOKAHEAD, N_FFT, N_MELS, RATE, SPARSE_HALF
 from .data import features, load_songs
 from .net import K, Step, activations, macs_per_frame, params
+from .readme import write_readme
 
 GOLDEN_FRAMES = 4
 
@@ -126,12 +127,13 @@ def main(argv=None):
             "command": f"cargo xtask train drums --data {targs.data} --templates {targs.templates} --steps {targs.steps} --batch {targs.batch} --crop {targs.crop} --lr {targs.lr} --seed {targs.seed} --width {targs.width} --onset-weight {targs.onset_weight} --out {args.run}",
             "steps": targs.steps,
             "validation": state.get("metrics"),
-            "labels": "none: the loss compares each drum-stem crop with its rebuild by the fixed synthesizer",
+            "labels": "no transcription labels: the loss compares each drum-stem crop with its rebuild by the fixed synthesizer",
         },
         "metrics": {"val": val_scores},
         "onnx": {"opset": OPSET, "ort_max_abs_diff": worst, "stream_vs_sequence": seq_diff},
         "license": "model: GPL-3.0-or-later; training audio and templates rendered from FluidR3 GM/GS (MIT), TimGM6mb (GPL-2), csound's sf_GMbank (LGPL), Hydrogen kits (GPL/CC, see the data table)",
     }
     cards.save(args.out, card)
+    write_readme(args.out, card)
     print(json.dumps({"thresholds": thresholds, "val": val_scores, "ort": worst, "stream_vs_sequence": seq_diff}, indent=1))
     return 0

@@ -138,6 +138,7 @@ def main(argv=None):
     ap.add_argument("--templates", default=None, help="templates for NMF-D (default: the run's)")
     ap.add_argument("--max-songs", type=int, default=0)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--card", default=None, help="model folder whose card and README get this table (metrics.eval)")
     a = ap.parse_args(argv)
     model, targs = load_run(a.run)
     w = nmfd.spectral_templates(load_templates(a.templates or targs.templates).numpy())
@@ -158,4 +159,16 @@ def main(argv=None):
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as f:
             json.dump(out, f, indent=2)
+    if a.card:
+        from ... import card as cards
+        from .readme import write_readme
+
+        key = a.split if a.source == "drums" else f"{a.split}-mix"
+
+        def change(card):
+            card.setdefault("metrics", {}).setdefault("eval", {})[key] = {k: out[k] for k in ("split", "source", "songs", "metrics")}
+            card["metrics"]["eval"][key]["command"] = f"python -m mirsuite.metrics drums --run {a.run} --data {a.data} --split {a.split} --source {a.source}"
+            return card
+
+        cards.update(a.card, change, write_readme)
     return 0

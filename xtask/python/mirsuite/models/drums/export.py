@@ -124,7 +124,7 @@ def main(argv=None):
         "gmac_per_second": mpf * RATE / HOP / 1e9,
         "data": {"dataset": args.data, "templates": targs.templates, "info": json.load(open(os.path.join(args.data, "dataset.json"))).get("command")},
         "training": {
-            "command": f"cargo xtask train drums --data {targs.data} --templates {targs.templates} --steps {targs.steps} --batch {targs.batch} --crop {targs.crop} --lr {targs.lr} --seed {targs.seed} --width {targs.width} --onset-weight {targs.onset_weight} --out {args.run}",
+            "command": f"cargo xtask train drums --data {targs.data} --templates {targs.templates} --steps {targs.steps} --batch {targs.batch} --crop {targs.crop} --lr {targs.lr} --seed {targs.seed} --width {targs.width} --onset-weight {targs.onset_weight} --eval-every {targs.eval_every} --val-songs {targs.val_songs} --threads {targs.threads} --out {args.run}",
             "steps": targs.steps,
             "validation": state.get("metrics"),
             "labels": "no transcription labels: the loss compares each drum-stem crop with its rebuild by the fixed synthesizer",

@@ -39,6 +39,15 @@ pub struct MelConfig {
     pub fmax: f32,
 }
 
+/// The mean of `input`'s channels into `out` (`out.len()` frames; every channel at least as
+/// long): the mono signal the feature extractors read.
+pub fn downmix(input: &[&[f32]], out: &mut [f32]) {
+    let g = 1.0 / input.len().max(1) as f32;
+    for (i, m) in out.iter_mut().enumerate() {
+        *m = input.iter().map(|c| c[i]).sum::<f32>() * g;
+    }
+}
+
 /// Power floor before the logarithm.
 pub const POWER_FLOOR: f32 = 1e-10;
 

@@ -8,7 +8,7 @@
 //! average and the threshold + median gate) is in [`dsp_core::post`].
 
 use dsp_core::error::{CardError, ModelError};
-use dsp_core::features::{LogMel, MelConfig};
+use dsp_core::features::{downmix, LogMel, MelConfig};
 use dsp_core::{Model, ModelCard, Task};
 use serde::Deserialize;
 
@@ -157,10 +157,7 @@ impl Task for ActivityTask {
     }
 
     fn process(&mut self, input: &[&[f32]], _: &mut [&mut [f32]], result: &mut [f32]) -> Result<bool, ModelError> {
-        let k = 1.0 / self.channels as f32;
-        for (i, m) in self.mono.iter_mut().enumerate() {
-            *m = input.iter().map(|c| c[i]).sum::<f32>() * k;
-        }
+        downmix(input, &mut self.mono);
         self.mel.push_hop(&self.mono, &mut self.frame);
         let ctx = self.context;
         for (m, v) in self.frame.iter().enumerate() {

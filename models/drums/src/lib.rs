@@ -19,7 +19,7 @@
 //! later.
 
 use dsp_core::error::ModelError;
-use dsp_core::features::{LogMel, MelConfig};
+use dsp_core::features::{downmix, LogMel, MelConfig};
 use dsp_core::{Model, ModelCard, Task};
 use serde::Deserialize;
 
@@ -222,6 +222,15 @@ impl Post {
     }
 }
 
+/// Per class the largest activation of its components (`component_class[k]` is component
+/// `k`'s class) into `out`.
+pub fn class_activations(act: &[f32], component_class: &[usize], out: &mut [f32]) {
+    out.fill(0.0);
+    for (a, &c) in act.iter().zip(component_class) {
+        out[c] = out[c].max(*a);
+    }
+}
+
 /// The causal peak picker over the class activations (see the card's `picker.rule`).
 pub struct Picker {
     floor: f32,
@@ -364,13 +373,6 @@ impl DrumTask {
         &self.model.card().classes
     }
 
-    /// Replaces the per-class thresholds (e.g. the plugin's sensitivity); worker thread.
-    pub fn set_thresholds(&mut self, thresholds: &[f32]) {
-        for (t, v) in self.thresholds.iter_mut().zip(thresholds) {
-            *t = v.clamp(0.0, 1.0);
-        }
-    }
-
     /// Frames between a frame's onset and the hop that decides it: the model's look-ahead, the
     /// time-wise sparsemax's half window and the picker's next frame.
     pub fn decision_frames(&self) -> usize {
@@ -386,10 +388,7 @@ impl DrumTask {
             return None;
         }
         self.post.push(&self.logits, &mut self.act);
-        self.class_act.fill(0.0);
-        for (a, &c) in self.act.iter().zip(&self.fields.component_class) {
-            self.class_act[c] = self.class_act[c].max(*a);
-        }
+        class_activations(&self.act, &self.fields.component_class, &mut self.class_act);
         // The post-processing lags the frame-aligned logits by sparse_half frames.
         if self.t <= la + self.fields.sparse_half {
             return None;
@@ -427,10 +426,7 @@ impl Task for DrumTask {
     }
 
     fn process(&mut self, input: &[&[f32]], _: &mut [&mut [f32]], result: &mut [f32]) -> Result<bool, ModelError> {
-        let g = 1.0 / self.channels as f32;
-        for (i, m) in self.mono.iter_mut().enumerate() {
-            *m = input.iter().map(|c| c[i]).sum::<f32>() * g;
-        }
+        downmix(input, &mut self.mono);
         self.mel.push_hop(&self.mono, &mut self.frame);
         self.model.run(&[&self.frame, &self.state], &mut [&mut self.logits, &mut self.state_out])?;
         if let Some(bad) = self.logits.iter().find(|v| !v.is_finite()) {

@@ -1,7 +1,7 @@
 //! The drum task: its features and post-processing mirror the Python training code (the export's
 //! golden data), it decides one frame per hop at its reported latency, and bad cards are refused.
 
-use drums_model::{frame_of, sparsemax, DrumFields, DrumTask, Picker, Post, CARD, MODEL};
+use drums_model::{class_activations, frame_of, sparsemax, DrumFields, DrumTask, Picker, Post, CARD, MODEL};
 use dsp_core::features::LogMel;
 use dsp_core::{Model, ModelCard, ModelSource, Task};
 
@@ -70,9 +70,7 @@ fn post_processing_and_picker_reproduce_the_python_activations_and_onsets() {
         }
         got[(fr - h) * k..(fr - h + 1) * k].copy_from_slice(&act);
         let mut cls = vec![0.0f32; card.classes.len()];
-        for (a, &c) in act.iter().zip(&f.component_class) {
-            cls[c] = cls[c].max(*a);
-        }
+        class_activations(&act, &f.component_class, &mut cls);
         if let Some(t) = picker.push(&cls, &card.thresholds, &mut strength) {
             for (c, s) in strength.iter().enumerate() {
                 if *s > 0.0 && t + 1 < n {

@@ -12,9 +12,9 @@ import os
 
 import numpy as np
 import torch
-from scipy.io import wavfile
 from scipy.signal import resample_poly
 
+from ... import wav
 from ...data import Dataset
 from ...features import logmel, mel_filterbank
 from .config import CLASSES, COMPONENTS, FMAX, FMIN, HOP, N_FFT, N_MELS, RATE
@@ -38,11 +38,8 @@ def to_model_rate(x: np.ndarray, rate: int) -> np.ndarray:
 
 
 def read_mono(path: str) -> np.ndarray:
-    rate, x = wavfile.read(path)
-    x = x.astype(np.float32) / (32768.0 if x.dtype == np.int16 else 1.0)
-    if x.ndim == 2:
-        x = x.mean(axis=1)
-    return to_model_rate(x, rate)
+    x, rate = wav.read(path)
+    return to_model_rate(x.mean(axis=0), rate)
 
 
 class DrumSong:

@@ -12,13 +12,12 @@ import argparse
 import datetime
 import json
 import os
-import warnings
 
 import numpy as np
 import torch
 
 from ... import card as cards
-from ...onnxexport import OPSET, TOLERANCE
+from ...onnxexport import OPSET, TOLERANCE, export_step, stream_golden
 from . import metrics
 from .config import CLASSES, COMPONENT_CLASS, COMPONENTS, DEFAULT_KEYS, FMAX, FMIN, HOP, LOOKAHEAD, N_FFT, N_MELS, RATE, SPARSE_HALF
 from .data import features, load_songs
@@ -46,27 +45,13 @@ def main(argv=None):
     step = Step(model).eval()
     S = step.state_len
     path = os.path.join(args.out, "model.onnx")
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(step, (torch.zeros(1, N_MELS, 1), torch.zeros(1, S)), path, input_names=["mel", "state"], output_names=["logits", "state_out"], opset_version=OPSET, do_constant_folding=True, dynamo=False)
-    import onnxruntime as ort
-
+    export_step(step, (torch.zeros(1, N_MELS, 1), torch.zeros(1, S)), path, ["mel", "state"], ["logits", "state_out"])
     val = load_songs(args.data, "val", args.val_songs)
     audio = val[0].audio()
     feat = torch.from_numpy(features(audio))
     t0 = feat.shape[1] // 2
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    cases, worst = [], 0.0
-    st = torch.zeros(1, S)
+    cases, worst = stream_golden(step, path, lambda t: feat[:, t : t + 1][None], S, ["mel", "state"], t0, GOLDEN_FRAMES)
     with torch.no_grad():
-        for t in range(t0 + GOLDEN_FRAMES):
-            m = feat[:, t : t + 1][None]
-            outs = step(m, st)
-            if t >= t0:
-                o = sess.run(None, {"mel": m.numpy(), "state": st.numpy()})
-                worst = max(worst, max(float(np.abs(a - b.numpy()).max()) for a, b in zip(o, outs)))
-                cases.append({"inputs": [m.numpy().ravel().tolist(), st.numpy().ravel().tolist()], "outputs": [x.numpy().ravel().tolist() for x in outs]})
-            st = outs[1]
         ref, _ = model(feat[None, :, : t0 + GOLDEN_FRAMES])
     seq_diff = float((torch.tensor(cases[-1]["outputs"][0]) - ref[0, :, -1]).abs().max())
     if worst > TOLERANCE or seq_diff > TOLERANCE:

@@ -11,13 +11,12 @@ import argparse
 import datetime
 import json
 import os
-import warnings
 
 import numpy as np
 import torch
 
 from ... import card as cards
-from ...onnxexport import OPSET, TOLERANCE
+from ...onnxexport import OPSET, TOLERANCE, export_step, stream_golden
 from . import metrics
 from .config import BINS, CLASSES, HOP, LOOKAHEAD, MEDIAN_MAX, N_FFT, RATE, SOURCES
 from .data import load_songs
@@ -119,10 +118,7 @@ def main(argv=None):
     step = Step(model).eval()
     S = step.state_len
     path = os.path.join(args.out, "model.onnx")
-    mag0, st0 = torch.zeros(1, BINS, 1), torch.zeros(1, S)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(step, (mag0, st0), path, input_names=["mag", "state"], output_names=["masks", "activity", "state_out"], opset_version=OPSET, do_constant_folding=True, dynamo=False)
+    export_step(step, (torch.zeros(1, BINS, 1), torch.zeros(1, S)), path, ["mag", "state"], ["masks", "activity", "state_out"])
 
     # Golden: consecutive frames from the middle of a val song, the state carried along.
     val = load_songs(data, "val")
@@ -130,20 +126,8 @@ def main(argv=None):
     mix = song.sources(0, song.frames).sum(0)
     mag = stft(torch.from_numpy(mix)).abs().float()
     t0 = mag.shape[-1] // 2
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    cases, worst = [], 0.0
-    st = torch.zeros(1, S)
+    cases, worst = stream_golden(step, path, lambda t: mag[:, t : t + 1][None], S, ["mag", "state"], t0, GOLDEN_FRAMES)
     with torch.no_grad():
-        for t in range(t0 + GOLDEN_FRAMES):
-            m = mag[:, t : t + 1][None]
-            outs = step(m, st)
-            if t >= t0:
-                ort_outs = sess.run(None, {"mag": m.numpy(), "state": st.numpy()})
-                worst = max(worst, max(float(np.abs(a - b.numpy()).max()) for a, b in zip(ort_outs, outs)))
-                cases.append({"inputs": [m.numpy().ravel().tolist(), st.numpy().ravel().tolist()], "outputs": [o.numpy().ravel().tolist() for o in outs]})
-            st = outs[2]
         # The streamed masks equal the whole-sequence forward pass (the state layout is right).
         ref, _, _ = model(mag[None, :, : t0 + GOLDEN_FRAMES])
     streamed = torch.tensor(cases[-1]["outputs"][0]).reshape(len(SOURCES), BINS)

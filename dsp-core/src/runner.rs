@@ -213,7 +213,23 @@ struct OutBlock {
     data: Vec<f32>,
     /// Up to `max_results` results of `result_len` values each.
     results: Vec<f32>,
+    /// Per result, where the hop that produced it ends, in task frames after the block's
+    /// start (in `1..=model_block`).
+    result_ends: Vec<usize>,
     n_results: usize,
+}
+
+/// When a result happens, for [`AudioSide::process_timed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultAt {
+    /// Frame offset in the current host buffer where the result is delivered (the start of
+    /// the worker block that carries it).
+    pub offset: usize,
+    /// Host frames after `offset` at which the hop that produced the result ends, in the
+    /// output timeline (the input delayed by the runner latency); less than one worker block.
+    /// For a task whose result describes the input `task.latency()` frames before its hop's
+    /// end, that moment plays exactly at `offset + hop_end` (up to rounding to host frames).
+    pub hop_end: usize,
 }
 
 /// Fixed timing of a runner, derived once from the task and the host rate.
@@ -321,6 +337,7 @@ impl<T: Task> ModelRunner<T> {
                 ok: false,
                 data: vec![0.0; out_ch * block],
                 results: vec![0.0; result_len * max_results],
+                result_ends: vec![0; max_results],
                 n_results: 0,
             });
         }
@@ -491,6 +508,20 @@ impl AudioSide {
         delayed: &mut [&mut [f32]],
         mut on_result: impl FnMut(usize, &[f32]),
     ) {
+        self.process_timed(input, output, delayed, |at, r| on_result(at.offset, r));
+    }
+
+    /// Like [`process_with_delayed_input`](Self::process_with_delayed_input), with each
+    /// result's [`ResultAt`]: where it is delivered in this buffer and where, in the
+    /// latency-delayed timeline, the hop that produced it ends (sample-exact event timing for
+    /// tasks whose results describe moments in their input, such as onsets). Audio thread.
+    pub fn process_timed(
+        &mut self,
+        input: &[&[f32]],
+        output: &mut [&mut [f32]],
+        delayed: &mut [&mut [f32]],
+        mut on_result: impl FnMut(ResultAt, &[f32]),
+    ) {
         let n = input.first().map_or(0, |c| c.len());
         let mut done = 0;
         while done < n {
@@ -514,7 +545,7 @@ impl AudioSide {
             for c in 0..self.in_ch {
                 self.load_scratch(c, io.get(c).map_or(&[][..], |ch| &ch[done..done + len]), len);
             }
-            self.chunk(len, io, &mut [], done, &mut on_result);
+            self.chunk(len, io, &mut [], done, &mut |at: ResultAt, r: &[f32]| on_result(at.offset, r));
             done += len;
         }
         self.shared.audio_frames.store(self.frame, Ordering::Release);
@@ -573,7 +604,7 @@ impl AudioSide {
         output: &mut [&mut [f32]],
         delayed: &mut [&mut [f32]],
         offset: usize,
-        on_result: &mut impl FnMut(usize, &[f32]),
+        on_result: &mut impl FnMut(ResultAt, &[f32]),
     ) {
         let b = self.timing.block;
         let rel = self.frame - self.epoch;
@@ -627,11 +658,14 @@ impl AudioSide {
                 self.acquire_out(k);
                 if let Some(blk) = &self.cur_out {
                     let r = self.result_len;
+                    let (b, m) = (self.timing.block, self.timing.model_block);
                     for i in 0..blk.n_results {
                         let vals = &blk.results[i * r..(i + 1) * r];
                         self.last_result.copy_from_slice(vals);
                         self.has_result = true;
-                        on_result(offset, vals);
+                        // The block's host and task lengths have the rate ratio exactly.
+                        let end = (blk.result_ends[i] * b + m / 2) / m;
+                        on_result(ResultAt { offset, hop_end: end }, vals);
                     }
                 }
             }
@@ -880,14 +914,20 @@ impl<T: Task> Worker<T> {
         self.fifo_in.push(&self.resampled, m);
         out.n_results = 0;
         let r = self.result_len;
+        // Task frames of earlier blocks still in the FIFO: the first hop ends `hop - carried`
+        // frames into this block.
+        let carried = self.fifo_in.len - m;
+        let mut hop_end = hop - carried;
         while self.fifo_in.len >= hop {
             let hop_in: Vec<&[f32]> = self.fifo_in.data.iter().map(|c| &c[..hop]).collect();
             let mut hop_out: Vec<&mut [f32]> = self.hop_out.iter_mut().map(|v| v.as_mut_slice()).collect();
             let has_result = self.task.process(&hop_in, &mut hop_out, &mut self.result)?;
             if has_result && r > 0 && (out.n_results + 1) * r <= out.results.len() {
                 out.results[out.n_results * r..(out.n_results + 1) * r].copy_from_slice(&self.result);
+                out.result_ends[out.n_results] = hop_end;
                 out.n_results += 1;
             }
+            hop_end += hop;
             self.fifo_out.push(&self.hop_out, hop);
             self.fifo_in.drain(hop);
         }

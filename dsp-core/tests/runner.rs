@@ -281,3 +281,134 @@ fn delayed_input_is_the_input_as_the_task_saw_it_delayed_by_the_latency() {
         }
     }
 }
+
+#[test]
+fn timed_results_place_input_moments_sample_exactly_after_resampling() {
+    /// Per hop, reports where (task frames into the hop) the first sample above 0.5 is, as a
+    /// result describing the input `latency()` = one hop before the hop's end (a rising edge:
+    /// a pulse straddling two hops counts once).
+    struct Onset(bool);
+    impl Task for Onset {
+        fn sample_rate(&self) -> u32 {
+            16_000
+        }
+        fn hop(&self) -> usize {
+            128
+        }
+        fn in_channels(&self) -> usize {
+            1
+        }
+        fn out_channels(&self) -> usize {
+            0
+        }
+        fn latency(&self) -> usize {
+            128
+        }
+        fn result_len(&self) -> usize {
+            1
+        }
+        fn reset(&mut self) {
+            self.0 = false;
+        }
+        fn process(&mut self, i: &[&[f32]], _: &mut [&mut [f32]], r: &mut [f32]) -> Result<bool, ModelError> {
+            let mut edge = None;
+            for (p, v) in i[0].iter().enumerate() {
+                let high = *v > 0.5;
+                if high && !self.0 && edge.is_none() {
+                    edge = Some(p);
+                }
+                self.0 = high;
+            }
+            let Some(p) = edge else { return Ok(false) };
+            r[0] = p as f32;
+            Ok(true)
+        }
+    }
+    for (rate, max_block) in [(16_000, 256), (44_100, 512), (48_000, 333), (96_000, 1024)] {
+        let ratio = rate as f64 / 16_000.0;
+        let mut runner = ModelRunner::spawn(RunnerConfig::offline(rate, max_block), Onset(false)).unwrap();
+        let latency = runner.latency() as i64;
+        let clicks: Vec<usize> = (0..6).map(|k| 5_000 + k * (rate as usize / 3) + k * 37).collect();
+        let mut x = vec![0.0f32; 3 * rate as usize];
+        for &c in &clicks {
+            // A short rectangular pulse survives the band-limited resampling above 0.5.
+            x[c..c + (3.0 * ratio) as usize + 2].fill(1.0);
+        }
+        let mut noise = Noise(rate as u64);
+        let (mut got, mut pos) = (Vec::new(), 0usize);
+        while pos < x.len() {
+            let n = noise.range(1, max_block).min(x.len() - pos);
+            runner.audio().process_timed(&[&x[pos..pos + n]], &mut [], &mut [], |at, v| {
+                assert!(at.hop_end <= runner_block(rate), "hop end within one worker block");
+                // The edge is `p` task frames after the moment `latency()` before the hop's
+                // end, which plays at `offset + hop_end`.
+                let moment = (pos + at.offset + at.hop_end) as f64 + v[0] as f64 * ratio;
+                got.push(moment);
+            });
+            pos += n;
+        }
+        assert_eq!(got.len(), clicks.len(), "{rate} Hz: one result per click");
+        for (g, c) in got.iter().zip(&clicks) {
+            let err = g - (*c as i64 + latency) as f64;
+            assert!(
+                err.abs() <= 2.0 * ratio + 2.0,
+                "{rate} Hz: click at {c} plays at {g}, expected {} (err {err:.1})",
+                *c as i64 + latency
+            );
+        }
+    }
+}
+
+/// The worker block the runner derives for the Onset task at `rate` (hop 128 at 16 kHz).
+fn runner_block(rate: u32) -> usize {
+    // Generous bound: the block hint is one hop in host frames (at least 64); the resampler
+    // rounds it to fit the ratio, never beyond a few hops.
+    4 * ((128 * rate as usize).div_ceil(16_000)).max(64)
+}
+
+#[test]
+fn the_task_sees_the_input_at_its_level_and_pitch_after_resampling() {
+    /// Reports the RMS of each hop and its zero crossings.
+    struct Level;
+    impl Task for Level {
+        fn sample_rate(&self) -> u32 {
+            16_000
+        }
+        fn hop(&self) -> usize {
+            1600
+        }
+        fn in_channels(&self) -> usize {
+            1
+        }
+        fn out_channels(&self) -> usize {
+            0
+        }
+        fn latency(&self) -> usize {
+            0
+        }
+        fn result_len(&self) -> usize {
+            2
+        }
+        fn reset(&mut self) {}
+        fn process(&mut self, i: &[&[f32]], _: &mut [&mut [f32]], r: &mut [f32]) -> Result<bool, ModelError> {
+            r[0] = (i[0].iter().map(|v| v * v).sum::<f32>() / i[0].len() as f32).sqrt();
+            r[1] = i[0].windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count() as f32;
+            Ok(true)
+        }
+    }
+    for rate in [44_100u32, 48_000, 96_000] {
+        let mut runner = ModelRunner::spawn(RunnerConfig::offline(rate, 512), Level).unwrap();
+        let x: Vec<f32> = (0..2 * rate as usize)
+            .map(|i| 0.5 * (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / rate as f32).sin())
+            .collect();
+        let mut got = Vec::new();
+        for chunk in x.chunks(512) {
+            runner.audio().process(&[chunk], &mut [], |_, v| got.push((v[0], v[1])));
+        }
+        // Skip the start-up hops; each full hop of 0.1 s holds 100 periods (200 crossings).
+        for (rms, crossings) in &got[3..got.len() - 1] {
+            assert!((rms - 0.5 / 2f32.sqrt()).abs() < 0.005, "{rate} Hz: RMS {rms}");
+            assert!((crossings - 200.0).abs() <= 1.0, "{rate} Hz: {crossings} crossings");
+        }
+    }
+}

@@ -25,6 +25,8 @@ pub struct EvalOptions {
     pub update_card: bool,
     /// Evaluate at most this many songs (0: all).
     pub max_songs: usize,
+    /// Evaluate only these songs of the split (empty: all).
+    pub songs: Vec<String>,
     /// Tune every response's thresholds on this split and make this averaging time (s) the
     /// card's default, instead of measuring.
     pub tune: Option<f32>,
@@ -50,6 +52,12 @@ impl SplitIndex {
         )?;
         let mut songs: Vec<String> = serde_json::from_value(info["splits"][&opts.split].clone())
             .with_context(|| format!("{} has no split {:?}", opts.data.display(), opts.split))?;
+        if !opts.songs.is_empty() {
+            if let Some(missing) = opts.songs.iter().find(|s| !songs.contains(s)) {
+                bail!("split {} of {} has no song {missing:?}", opts.split, opts.data.display());
+            }
+            songs.retain(|s| opts.songs.contains(s));
+        }
         if opts.max_songs > 0 {
             songs.truncate(opts.max_songs);
         }

@@ -212,6 +212,9 @@ enum Command {
         /// Evaluate at most this many songs.
         #[arg(long, default_value_t = 0)]
         max_songs: usize,
+        /// Evaluate only these songs of the split (comma-separated folder names).
+        #[arg(long, value_delimiter = ',')]
+        songs: Vec<String>,
         /// Tune the per-class thresholds of every response setting (averaging 0, 0.5, 1 and
         /// 2 s) on this split (use `--split val`, never test) and write them into the card's
         /// `responses`, with `--averaging` as the default.
@@ -354,7 +357,19 @@ fn main() -> Result<()> {
         }
         Command::Train { model, args } => python_step(&root, "train", &model, args),
         Command::Export { model, args } => python_step(&root, "export", &model, args),
-        Command::Eval { model, data, split, json, model_dir, no_update_card, max_songs, tune, averaging, baseline } => {
+        Command::Eval {
+            model,
+            data,
+            split,
+            json,
+            model_dir,
+            no_update_card,
+            max_songs,
+            songs,
+            tune,
+            averaging,
+            baseline,
+        } => {
             if tune && split == "test" {
                 bail!("--tune tunes thresholds; use a validation split (--split val), never the held-out test split");
             }
@@ -372,6 +387,7 @@ fn main() -> Result<()> {
                 plot,
                 update_card: !no_update_card,
                 max_songs,
+                songs,
                 tune: tune.then_some(averaging),
                 baseline: baseline.map(|b| if b.is_absolute() { b } else { root.join(b) }),
                 model: model.clone(),

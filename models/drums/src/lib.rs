@@ -18,6 +18,10 @@
 //! `frame × hop` samples after the stream start; the decision comes [`Task::latency`] samples
 //! later.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use atomic_float::AtomicF32;
 use dsp_core::error::ModelError;
 use dsp_core::features::{downmix, LogMel, MelConfig};
 use dsp_core::{Model, ModelCard, Task};
@@ -64,6 +68,10 @@ pub struct DrumFields {
     pub state_len: usize,
     /// Peak-picker settings.
     pub picker: PickerFields,
+    /// Per class, how late (ms) the picker places onsets on the val split (median signed
+    /// error); the plugin places notes this much earlier. Empty: none.
+    #[serde(default)]
+    pub onset_offset_ms: Vec<f32>,
 }
 
 impl DrumFields {
@@ -114,10 +122,31 @@ impl DrumFields {
         if card.thresholds.len() != classes || 2 * f.sparse_half + 1 > MAX_LOGITS {
             return bad("drum thresholds", format!("{classes}"), format!("{}", card.thresholds.len()));
         }
+        if !(f.onset_offset_ms.is_empty() || f.onset_offset_ms.len() == classes)
+            || f.onset_offset_ms.iter().any(|o| !o.is_finite() || o.abs() > 50.0)
+        {
+            return bad(
+                "drum onset offsets",
+                format!("none, or {classes} finite values within ±50 ms"),
+                format!("{:?}", f.onset_offset_ms),
+            );
+        }
         if !(f.picker.decay_per_frame > 0.0 && f.picker.decay_per_frame <= 1.0) {
             return bad("drum picker decay", "in (0, 1]".into(), format!("{}", f.picker.decay_per_frame));
         }
         Ok(f)
+    }
+
+    /// The timing compensation at a host `rate`: per class the frames to add to a note's
+    /// place in the runner's timeline, and the extra latency (frames) that makes room for
+    /// moving the latest class earlier. A note found at runner-timeline frame `t` plays at
+    /// `t + add[class]` on a timeline whose latency is the runner's plus `extra`.
+    pub fn timing_compensation(&self, classes: usize, rate: f32) -> (Vec<u64>, u64) {
+        let frames: Vec<i64> = (0..classes)
+            .map(|c| (self.onset_offset_ms.get(c).copied().unwrap_or(0.0) as f64 * rate as f64 / 1000.0).round() as i64)
+            .collect();
+        let extra = frames.iter().copied().max().unwrap_or(0).max(0);
+        (frames.iter().map(|f| (extra - f) as u64).collect(), extra as u64)
     }
 
     /// The log-mel configuration of `card`.
@@ -309,6 +338,20 @@ pub fn frame_of(result: &[f32]) -> usize {
     result[0] as usize * 65_536 + result[1] as usize
 }
 
+/// The picker's per-class thresholds, shared with the task: the plugin writes them (any thread,
+/// lock-free), the worker reads them each hop.
+pub struct DrumControls {
+    /// Per class, the onset threshold relative to the class's peak envelope.
+    pub thresholds: Vec<AtomicF32>,
+}
+
+impl DrumControls {
+    /// Controls at the card's thresholds.
+    pub fn new(card: &ModelCard) -> Arc<Self> {
+        Arc::new(DrumControls { thresholds: card.thresholds.iter().map(|t| AtomicF32::new(*t)).collect() })
+    }
+}
+
 /// The drum model as a runner task (see the crate docs): any number of input channels, no
 /// audio output, one result per hop once the first frames are decided.
 pub struct DrumTask {
@@ -318,6 +361,7 @@ pub struct DrumTask {
     mel: LogMel,
     post: Post,
     picker: Picker,
+    controls: Arc<DrumControls>,
     thresholds: Vec<f32>,
     mono: Vec<f32>,
     frame: Vec<f32>,
@@ -346,6 +390,7 @@ impl DrumTask {
         Ok(DrumTask {
             post: Post::new(&fields),
             picker: Picker::new(&fields, classes),
+            controls: DrumControls::new(&card),
             thresholds: card.thresholds.clone(),
             channels: channels.max(1),
             mel,
@@ -361,6 +406,11 @@ impl DrumTask {
             model,
             fields,
         })
+    }
+
+    /// The thresholds the task reads each hop (the card's until changed).
+    pub fn controls(&self) -> Arc<DrumControls> {
+        self.controls.clone()
     }
 
     /// The card's drum fields.
@@ -392,6 +442,9 @@ impl DrumTask {
         // The post-processing lags the frame-aligned logits by sparse_half frames.
         if self.t <= la + self.fields.sparse_half {
             return None;
+        }
+        for (t, c) in self.thresholds.iter_mut().zip(&self.controls.thresholds) {
+            *t = c.load(Ordering::Relaxed);
         }
         self.picker.push(&self.class_act, &self.thresholds, &mut self.strength)
     }

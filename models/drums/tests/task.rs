@@ -122,6 +122,8 @@ fn bad_cards_are_refused() {
         ("default_keys", serde_json::json!([36])),
         ("state_len", serde_json::json!(3)),
         ("picker", serde_json::json!({"floor": 0.001, "gap_frames": 4, "decay_per_frame": 0.0})),
+        ("onset_offset_ms", serde_json::json!([1.0, 2.0])),
+        ("onset_offset_ms", serde_json::json!([1.0, 2.0, 90.0, 0.0, 0.0])),
     ] {
         let mut c = good.clone();
         c[key] = value;
@@ -131,4 +133,15 @@ fn bad_cards_are_refused() {
     let mut c = good.clone();
     c["thresholds"] = serde_json::json!([0.3]);
     assert!(ModelCard::from_json(&c.to_string()).map_or(true, |card| DrumFields::from_card(&card).is_err()));
+}
+
+#[test]
+fn timing_compensation_moves_late_classes_earlier_within_an_extra_latency() {
+    let mut f = DrumFields::from_card(&ModelCard::from_json(CARD).unwrap()).unwrap();
+    f.onset_offset_ms = vec![2.0, 4.0, -1.0, 0.0, 0.0];
+    let (add, extra) = f.timing_compensation(5, 48_000.0);
+    assert_eq!(extra, 192, "the latest class (4 ms) sets the extra latency");
+    assert_eq!(add, [96, 0, 240, 192, 192]);
+    f.onset_offset_ms.clear();
+    assert_eq!(f.timing_compensation(5, 48_000.0), (vec![0; 5], 0));
 }

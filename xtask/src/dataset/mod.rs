@@ -245,3 +245,27 @@ pub fn render_song(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> Result
     let r = render::render(&mut song, &set, rate, frames, &Augment::default(), &mut rng)?;
     Ok((r.mix, r.activity))
 }
+
+/// A drum stem and its hits: (onset seconds, class name as in `drum_onsets`), in time order.
+pub type DrumSong = ([Vec<f32>; 2], Vec<(f64, &'static str)>);
+
+/// Composes and renders one training-timbre song and returns its drum stem with every drum hit
+/// in it, for tests and demos; `None` when the song has no drums.
+pub fn render_drum_song(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> Result<Option<DrumSong>> {
+    let set = TimbreSet::training(sf2_dir)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut song = compose::compose(&mut rng, seconds);
+    let frames = (seconds * rate as f64).round() as usize;
+    let r = render::render(&mut song, &set, rate, frames, &Augment::default(), &mut rng)?;
+    let Some(stem) = r.stems.into_iter().next().flatten() else { return Ok(None) };
+    let mut hits: Vec<(f64, &'static str)> = song
+        .tracks
+        .iter()
+        .filter(|t| t.class.0 == 0)
+        .flat_map(|t| t.notes.iter())
+        .filter(|n| n.start < seconds)
+        .map(|n| (n.start, classes::drum_keys::class(n.key)))
+        .collect();
+    hits.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(Some((stem, hits)))
+}

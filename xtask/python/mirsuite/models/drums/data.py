@@ -5,7 +5,9 @@ score the model and pick the peak-picking thresholds on the val split.
 
 Training batches (unsupervised): crops of `--crop` seconds of drum stems, each brought to an RMS
 of −20 dBFS ± 6 dB, with their log-mel features (the Rust features' mirror) and a kit drawn at
-random per crop from the synthesizer templates (`cargo xtask drum-templates`)."""
+random per crop from the synthesizer templates (`cargo xtask drum-templates`). Only the
+supervised comparison variant (`--label-weight` > 0) reads the crops' onset labels: per class,
+1 at each onset's frame, 0 elsewhere."""
 
 import json
 import os
@@ -102,23 +104,148 @@ def level(x: np.ndarray, db: float) -> np.ndarray:
     return x * (10 ** (db / 20) / max(rms, 1e-6))
 
 
+def onset_samples(song: "DrumSong") -> list:
+    """Per class, the song's onset times in samples at RATE."""
+    return [np.asarray(t) * RATE for t in song.onsets().values()]
+
+
+def crop_labels(onsets: list, start: int, n_frames: int, speed: float = 1.0) -> np.ndarray:
+    """[classes, n_frames] float32 for a crop starting at sample `start` of the song and played
+    `speed` times faster: 1 at the frame nearest each onset (frame t at song sample
+    start + t·HOP·speed), 0 elsewhere."""
+    y = np.zeros((len(CLASSES), n_frames), dtype=np.float32)
+    for c, t in enumerate(onsets):
+        f = np.round((t - start) / (HOP * speed)).astype(np.int64)
+        y[c, f[(f >= 0) & (f < n_frames)]] = 1.0
+    return y
+
+
+def tilt(x: np.ndarray, db: float, corner: float = 1000.0) -> np.ndarray:
+    """`x` with its band above `corner` raised by db/2 and the band below lowered by db/2 (a
+    one-pole split: the two bands sum back to `x` at 0 dB)."""
+    from scipy.signal import lfilter
+
+    a = np.exp(-2 * np.pi * corner / RATE)
+    lo = lfilter([1 - a], [1, -a], x)
+    g = 10 ** (db / 40)
+    return (lo / g + (x - lo) * g).astype(np.float32)
+
+
 def batches(args, rng):
     songs = load_songs(args.data, "train", args.max_songs)
     audio = [s.audio() for s in songs]
+    onsets = [onset_samples(s) for s in songs]
     n = int(args.crop * RATE)
     n_kits = len(load_templates(args.templates))
     while True:
-        xs, feats, kits = [], [], []
+        xs, feats, kits, labels = [], [], [], []
         while len(xs) < args.batch:
-            a = audio[rng.integers(len(audio))]
-            start = int(rng.integers(0, max(1, len(a) - n)))
-            x = np.zeros(n, dtype=np.float32)
-            seg = a[start : start + n]
+            i = int(rng.integers(len(audio)))
+            a = audio[i]
+            # Timbre augmentation (off by default): play the crop `speed` times faster (pitch
+            # and tempo together, as a varispeed) and tilt its spectrum around 1 kHz.
+            speed = float(rng.uniform(1 - args.speed, 1 + args.speed)) if args.speed > 0 else 1.0
+            m = int(round(n * speed))
+            start = int(rng.integers(0, max(1, len(a) - m)))
+            x = np.zeros(m, dtype=np.float32)
+            seg = a[start : start + m]
             x[: len(seg)] = seg
             if np.abs(x).max() < 1e-3:
                 continue  # a silent stretch (the drums rest): nothing to rebuild
+            if m != n:
+                x = np.interp(np.arange(n) * speed, np.arange(m), x).astype(np.float32)
+            if args.tilt > 0:
+                x = tilt(x, float(rng.uniform(-args.tilt, args.tilt)))
             x = level(x, -20.0 + rng.uniform(-6, 6)).astype(np.float32)
             xs.append(x)
             feats.append(features(x))
             kits.append(int(rng.integers(n_kits)))
-        yield [torch.from_numpy(np.stack(feats)), torch.from_numpy(np.stack(xs)), torch.tensor(kits)]
+            labels.append(crop_labels(onsets[i], start, feats[-1].shape[1], speed))
+        yield [torch.from_numpy(np.stack(feats)), torch.from_numpy(np.stack(xs)), torch.tensor(kits), torch.from_numpy(np.stack(labels))]
+
+
+# --- Adapting to a user's kit (`cargo xtask train drums --adapt DIR`): no labels at all. ---
+
+# One-shot file names `--kit DIR` looks for, per component (any of the names; .wav).
+KIT_FILES = {
+    "kick": ["kick", "bd", "bass drum"],
+    "snare": ["snare", "sd"],
+    "closed hi-hat": ["closed hi-hat", "hihat", "hh", "closed-hihat", "chh"],
+    "open hi-hat": ["open hi-hat", "open-hihat", "ohh"],
+    "tom": ["tom", "mid tom"],
+    "crash": ["crash"],
+    "ride": ["ride"],
+}
+
+
+def adapt_files(folder: str) -> list:
+    """The WAV files of a folder (sorted; subfolders too)."""
+    out = []
+    for base, _, names in os.walk(folder):
+        out += [os.path.join(base, n) for n in names if n.lower().endswith(".wav")]
+    if not out:
+        raise SystemExit(f"{folder} has no .wav files to adapt to")
+    return sorted(out)
+
+
+def load_kit(folder: str, length: int) -> torch.Tensor:
+    """[1, components, length] one-shots from a folder of WAVs named by component (see
+    KIT_FILES); a component without a file is silent (the net learns to leave it alone)."""
+    have = {os.path.splitext(n)[0].lower(): os.path.join(folder, n) for n in os.listdir(folder) if n.lower().endswith(".wav")}
+    t = np.zeros((1, len(COMPONENTS), length), dtype=np.float32)
+    found = []
+    for k, c in enumerate(COMPONENTS):
+        path = next((have[n] for n in KIT_FILES[c] if n in have), None)
+        if path:
+            x = read_mono(path)[:length]
+            t[0, k, : len(x)] = x / max(float(np.abs(x).max()), 1e-6)
+            found.append(c)
+    if not found:
+        raise SystemExit(f"{folder}: no one-shots named like {sum(KIT_FILES.values(), [])}")
+    print(f"kit {folder}: {', '.join(found)}", flush=True)
+    return torch.from_numpy(t)
+
+
+def adapt_audio(folder: str):
+    """(training parts, held-out parts): each file's first 80 % and its last 20 %."""
+    train, held = [], []
+    for f in adapt_files(folder):
+        x = read_mono(f)
+        cut = int(len(x) * 0.8)
+        train.append(x[:cut])
+        held.append(x[cut:])
+    return train, held
+
+
+def crops(audio: list, n: int, count: int, rng) -> list:
+    """`count` crops of n samples with sound in them (at −20 dBFS), drawn from `audio`."""
+    out = []
+    tries = 0
+    while len(out) < count and tries < 100 * count:
+        tries += 1
+        a = audio[int(rng.integers(len(audio)))]
+        start = int(rng.integers(0, max(1, len(a) - n)))
+        x = np.zeros(n, dtype=np.float32)
+        seg = a[start : start + n]
+        x[: len(seg)] = seg
+        if np.abs(x).max() >= 1e-3:
+            out.append(level(x, -20.0).astype(np.float32))
+    if not out:
+        raise SystemExit("the adaptation audio is silent")
+    return out
+
+
+def adapt_batches(args, rng):
+    """Unlabeled crops of the user's recordings (the first 80 % of each file), with a kit per
+    crop from the templates (the user's own one-shots with --kit: always that kit)."""
+    train, _ = adapt_audio(args.adapt)
+    n = int(args.crop * RATE)
+    n_kits = 1 if args.kit else len(load_templates(args.templates))
+    while True:
+        xs = crops(train, n, args.batch, rng)
+        for i, x in enumerate(xs):
+            xs[i] = level(x, -20.0 + rng.uniform(-6, 6)).astype(np.float32)
+        feats = [features(x) for x in xs]
+        kits = [int(rng.integers(n_kits)) for _ in xs]
+        labels = np.zeros((len(xs), len(CLASSES), feats[0].shape[1]), dtype=np.float32)
+        yield [torch.from_numpy(np.stack(feats)), torch.from_numpy(np.stack(xs)), torch.tensor(kits), torch.from_numpy(labels)]

@@ -94,6 +94,22 @@ def quick_scores(model, songs) -> dict:
     return score(acts, refs, [DEFAULT_THRESHOLD] * len(CLASSES))
 
 
+def timing_offsets(acts, refs, thresholds) -> list:
+    """Per class the median signed error (ms) of the matched onsets (estimate − reference):
+    how late the picker places the class's onsets, which the plugin compensates."""
+    import mir_eval
+
+    out = []
+    for ci, c in enumerate(CLASSES):
+        errs = []
+        for a, r in zip(acts, refs):
+            est = pick(a[ci], thresholds[ci]) * HOP / RATE
+            if len(est) and len(r[c]):
+                errs += [est[j] - r[c][i] for i, j in mir_eval.util.match_events(r[c], est, WINDOW)]
+        out.append(round(float(np.median(errs)) * 1000.0, 2) if errs else 0.0)
+    return out
+
+
 def tune_thresholds(acts, refs):
     """Per class the grid threshold with the best pooled val F."""
     best = []
@@ -131,8 +147,9 @@ def main(argv=None):
     from .data import load_songs, load_templates
 
     ap = argparse.ArgumentParser(prog="mirsuite.metrics drums")
-    ap.add_argument("--run", required=True)
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--merge-plugin", default=None, help="put this `cargo xtask eval drums` JSON into --card (metrics.plugin.<split>) and stop")
+    ap.add_argument("--run", default=None)
+    ap.add_argument("--data", default=None)
     ap.add_argument("--split", default="test")
     ap.add_argument("--source", choices=["drums", "mix"], default="drums")
     ap.add_argument("--templates", default=None, help="templates for NMF-D (default: the run's)")
@@ -140,6 +157,10 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     ap.add_argument("--card", default=None, help="model folder whose card and README get this table (metrics.eval)")
     a = ap.parse_args(argv)
+    if a.merge_plugin:
+        return merge_plugin(a.merge_plugin, a.card, a.data or "data/sep")
+    if not a.run or not a.data:
+        ap.error("--run and --data are required")
     model, targs = load_run(a.run)
     w = nmfd.spectral_templates(load_templates(a.templates or targs.templates).numpy())
     val = load_songs(a.data, "val", a.max_songs)
@@ -171,4 +192,24 @@ def main(argv=None):
             return card
 
         cards.update(a.card, change, write_readme)
+    return 0
+
+
+def merge_plugin(path: str, card_dir: str, data: str) -> int:
+    """`cargo xtask eval drums`' JSON (the plugin's path) into the card as metrics.plugin.<split>."""
+    import json
+    import os
+
+    from ... import card as cards
+    from .readme import write_readme
+
+    with open(path) as f:
+        out = json.load(f)
+
+    def change(card):
+        entry = {"path": out["path"], "metrics": out["metrics"], "command": f"cargo xtask eval drums --data {os.path.relpath(data)} --split {out['split']}"}
+        card.setdefault("metrics", {}).setdefault("plugin", {})[out["split"]] = entry
+        return card
+
+    cards.update(card_dir, change, write_readme)
     return 0

@@ -122,6 +122,8 @@ def fit(mod, args) -> dict:
     torch.set_num_threads(max(1, args.threads))
     model = mod.build(args).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    if args.schedule == "onecycle" and args.steps < 3:
+        raise SystemExit(f"--steps {args.steps}: the onecycle schedule needs at least 3 steps (or --schedule constant)")
     if args.schedule == "constant":
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     else:

@@ -196,7 +196,7 @@ pub struct NoteSettings {
 
 impl Default for NoteSettings {
     fn default() -> Self {
-        NoteSettings { enabled: [true; CLASSES], keys: [36, 38, 42, 47, 49], velocity_min: 20, length: 2880 }
+        NoteSettings { enabled: [true; CLASSES], keys: crate::params::DEFAULT_KEYS, velocity_min: 20, length: 2880 }
     }
 }
 
@@ -471,6 +471,13 @@ mod tests {
             got,
             [(100, true, 36), (110, true, 42), (120, false, 36), (120, true, 36), (170, false, 36), (610, false, 42)]
         );
+    }
+
+    #[test]
+    fn velocity_spans_the_minimum_to_127() {
+        let s = NoteSettings::default();
+        assert_eq!(s.velocity(1.0), 127);
+        assert_eq!(s.velocity(0.0), 20);
     }
 
     #[test]

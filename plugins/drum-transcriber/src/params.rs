@@ -143,12 +143,6 @@ impl TranscriberParams {
     pub fn classes(&self) -> [&ClassParams; 5] {
         [&self.kick, &self.snare, &self.hihat, &self.tom, &self.cymbal]
     }
-
-    /// MIDI velocity (1 … 127) of an onset of `strength` in `(0, 1]`.
-    pub fn velocity(&self, strength: f32) -> u8 {
-        let lo = self.velocity_min.value().clamp(1, 127) as f32;
-        (lo + (127.0 - lo) * strength.clamp(0.0, 1.0)).round().clamp(1.0, 127.0) as u8
-    }
 }
 
 #[cfg(test)]
@@ -171,7 +165,5 @@ mod tests {
     fn sensitivity_scales_the_card_threshold() {
         let p = TranscriberParams::default();
         assert!((p.kick.threshold(0.4) - 0.4).abs() < 1e-6, "50 % is the card's threshold");
-        assert_eq!(p.velocity(1.0), 127);
-        assert_eq!(p.velocity(0.0), 20);
     }
 }

@@ -36,3 +36,18 @@ pub use card::{ModelCard, TensorSpec};
 pub use error::{CardError, ModelError, RunnerError, StftError};
 pub use model::{Model, ModelSource};
 pub use runner::{AudioSide, Fallback, ModelRunner, RunMode, RunnerConfig, RunnerStats, Task};
+
+/// The suite's policy for non-finite input: NaN and infinite samples are silence. Replaces each
+/// of them in `samples` by zero and returns how many there were. A plugin that passes its input
+/// on (dry, or mixed with what it adds) calls this on the buffer so that its output is finite
+/// whatever the host sends; the runner applies the same rule to what a model sees.
+pub fn silence_nonfinite(samples: &mut [f32]) -> u64 {
+    let mut bad = 0u64;
+    for x in samples.iter_mut() {
+        if !x.is_finite() {
+            *x = 0.0;
+            bad += 1;
+        }
+    }
+    bad
+}

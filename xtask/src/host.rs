@@ -13,8 +13,8 @@ use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
 use clack_extensions::params::{
-    HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer, ParamRescanFlags,
-    PluginParams,
+    HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer, ParamInfoFlags,
+    ParamRescanFlags, PluginParams,
 };
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
@@ -49,6 +49,25 @@ pub struct PluginDescription {
     pub outputs: Vec<(String, u32)>,
     /// Parameters: (CLAP id, name, default value).
     pub params: Vec<(u32, String, f64)>,
+}
+
+/// A parameter's range as the plugin describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamRange {
+    /// CLAP id.
+    pub id: u32,
+    /// Display name.
+    pub name: String,
+    /// Smallest plain value.
+    pub min: f64,
+    /// Largest plain value.
+    pub max: f64,
+    /// Default plain value.
+    pub default: f64,
+    /// Integer steps only.
+    pub stepped: bool,
+    /// The host may automate it.
+    pub automatable: bool,
 }
 
 /// The result of rendering one file.
@@ -113,7 +132,7 @@ impl Default for RenderOptions {
 }
 
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     callback: AtomicBool,
     restart: AtomicBool,
     flush: AtomicBool,
@@ -144,7 +163,7 @@ impl HostParamsImplShared for Shared {
     }
 }
 
-struct MainThread<'a> {
+pub(crate) struct MainThread<'a> {
     _shared: &'a Shared,
 }
 
@@ -159,7 +178,7 @@ impl HostLatencyImpl for MainThread<'_> {
     fn changed(&self) {}
 }
 
-struct Handlers;
+pub(crate) struct Handlers;
 
 impl HostHandlers for Handlers {
     type Shared<'a> = Shared;
@@ -313,6 +332,55 @@ impl PluginHost {
         Ok(value)
     }
 
+    /// Every parameter's range and flags.
+    pub fn param_ranges(&mut self) -> Vec<ParamRange> {
+        let handle = self.instance.plugin_handle();
+        let Some(params) = handle.get_extension::<PluginParams>() else { return Vec::new() };
+        let mut out = Vec::new();
+        for i in 0..params.count(&handle) {
+            let mut buf = ParamInfoBuffer::new();
+            if let Some(info) = params.get_info(&handle, i, &mut buf) {
+                out.push(ParamRange {
+                    id: info.id.get(),
+                    name: String::from_utf8_lossy(info.name).into_owned(),
+                    min: info.min_value,
+                    max: info.max_value,
+                    default: info.default_value,
+                    stepped: info.flags.contains(ParamInfoFlags::IS_STEPPED),
+                    automatable: info.flags.contains(ParamInfoFlags::IS_AUTOMATABLE)
+                        && !info.flags.contains(ParamInfoFlags::IS_READONLY),
+                });
+            }
+        }
+        out
+    }
+
+    /// The plugin's text for parameter `id` at plain `value` (CLAP `value_to_text`).
+    pub fn value_to_text(&mut self, id: u32, value: f64) -> Option<String> {
+        let handle = self.instance.plugin_handle();
+        let params = handle.get_extension::<PluginParams>()?;
+        let mut buf = [0u8; 256];
+        params
+            .value_to_text(&handle, ClapId::new(id), value, &mut buf)
+            .ok()
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+    }
+
+    /// The plain value the plugin parses from `text` for parameter `id` (CLAP `text_to_value`).
+    pub fn text_to_value(&mut self, id: u32, text: &str) -> Option<f64> {
+        let handle = self.instance.plugin_handle();
+        let params = handle.get_extension::<PluginParams>()?;
+        let c = CString::new(text).ok()?;
+        params.text_to_value(&handle, ClapId::new(id), &c)
+    }
+
+    /// Current plain values of the parameters `ids`.
+    pub fn param_values(&mut self, ids: &[u32]) -> Vec<Option<f64>> {
+        let handle = self.instance.plugin_handle();
+        let Some(params) = handle.get_extension::<PluginParams>() else { return Vec::new() };
+        ids.iter().map(|&id| params.get_value(&handle, ClapId::new(id))).collect()
+    }
+
     /// Current CLAP value of parameter `key` (string id or display name).
     pub fn param_value(&mut self, key: &str) -> Result<f64> {
         let hashed = nice_param_hash(key);
@@ -345,7 +413,29 @@ impl PluginHost {
         state.load(&handle, &mut reader).map_err(|e| anyhow!("plugin refused the state: {e}"))
     }
 
-    fn service_main_thread(&mut self) {
+    /// The clack instance, for drivers in this crate that need more than [`render`](Self::render)
+    /// (the fuzzer).
+    pub(crate) fn instance(&mut self) -> &mut PluginInstance<Handlers> {
+        &mut self.instance
+    }
+
+    /// True once since the plugin last asked the host to restart it (deactivate and reactivate,
+    /// e.g. because its latency changed while active).
+    pub(crate) fn take_restart_request(&mut self) -> bool {
+        self.instance.access_shared_handler(|s| s.restart.swap(false, Ordering::SeqCst))
+    }
+
+    /// Sets the CLAP render mode (offline or real-time) if the plugin has the render extension;
+    /// returns whether it has.
+    pub(crate) fn set_render_mode(&mut self, mode: Mode) -> Result<bool> {
+        let handle = self.instance.plugin_handle();
+        let Some(render) = handle.get_extension::<PluginRender>() else { return Ok(false) };
+        let m = if mode == Mode::Offline { RenderMode::Offline } else { RenderMode::Realtime };
+        render.set(&handle, m).map_err(|e| anyhow!("plugin refused render mode {m:?}: {e}"))?;
+        Ok(true)
+    }
+
+    pub(crate) fn service_main_thread(&mut self) {
         let cb = self.instance.access_shared_handler(|s| s.callback.swap(false, Ordering::SeqCst));
         if cb {
             self.instance.call_on_main_thread_callback();
@@ -541,7 +631,9 @@ impl PluginHost {
     }
 }
 
-fn input_sample(input: &Audio, port_channel: usize, port_channels: usize, frame: usize) -> f32 {
+/// Sample `frame` of channel `port_channel` of a port `port_channels` wide, mapped from the
+/// file's channels as a DAW maps them (stereo → mono is the mean, mono → stereo is duplicated).
+pub(crate) fn input_sample(input: &Audio, port_channel: usize, port_channels: usize, frame: usize) -> f32 {
     let n = input.channels.len();
     if frame >= input.frames() || n == 0 {
         return 0.0;
@@ -567,7 +659,7 @@ fn shift(e: MidiOut, by: u64) -> MidiOut {
     }
 }
 
-fn transport_event(beats: f64, tempo: f64, playing: bool) -> TransportEvent {
+pub(crate) fn transport_event(beats: f64, tempo: f64, playing: bool) -> TransportEvent {
     let bar = (beats / 4.0).floor();
     let seconds = beats * 60.0 / tempo;
     let mut flags = TransportFlags::HAS_TEMPO

@@ -244,6 +244,42 @@ enum Command {
         #[arg(long)]
         nodes: bool,
     },
+    /// Stress-test every plugin crate (or the named ones) in the CLAP host: random rates, block
+    /// sizes, automation, transport, MIDI, state and test signals from silence to NaN, on the
+    /// debug build (allocation guard on). Exits non-zero if any check failed.
+    Fuzz {
+        /// Plugin crate names (default: every crate under plugins/).
+        plugins: Vec<String>,
+        /// Sessions per plugin.
+        #[arg(long, default_value_t = 50)]
+        sessions: u64,
+        /// Master seed; each session's seed is printed with its failures.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Start at this session (with --sessions 1: replay one session a failure names).
+        #[arg(long, default_value_t = 0)]
+        first: u64,
+        /// Do not build the workspace first (use the debug libraries as they are).
+        #[arg(long)]
+        no_build: bool,
+        /// Write the summary as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// One child process of `fuzz` (internal).
+    #[command(hide = true)]
+    FuzzChild {
+        #[arg(long)]
+        lib: PathBuf,
+        #[arg(long)]
+        plugin: String,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        first: u64,
+        #[arg(long)]
+        sessions: u64,
+    },
     /// Passed through to nice-plug-xtask (bundle, bundle-universal, known-packages).
     #[command(external_subcommand)]
     Other(Vec<String>),
@@ -395,6 +431,12 @@ fn main() -> Result<()> {
             xtask::models::get(&opts.model)?.eval(&root, &opts)
         }
         Command::Bench { json, models, nodes } => xtask::bench::bench(&root, json, models, nodes),
+        Command::Fuzz { plugins, sessions, seed, first, no_build, json } => {
+            fuzz(&root, plugins, first, sessions, seed, no_build, json)
+        }
+        Command::FuzzChild { lib, plugin, seed, first, sessions } => {
+            xtask::fuzz::child(&lib, &plugin, seed, first, sessions)
+        }
         Command::Other(args) => nice_plug_xtask::main_with_args("cargo xtask", args),
     }
 }
@@ -406,6 +448,69 @@ fn python_step(root: &Path, step: &str, model: &str, args: Vec<String>) -> Resul
     let mut cmd = xtask::python::module(root, step)?;
     cmd.arg(model).args(args);
     xtask::python::run(cmd, &format!("mirsuite.{step} {model}"))
+}
+
+fn fuzz(
+    root: &Path,
+    plugins: Vec<String>,
+    first: u64,
+    sessions: u64,
+    seed: u64,
+    no_build: bool,
+    json: Option<PathBuf>,
+) -> Result<()> {
+    let all = plugin_packages(root)?;
+    let chosen = if plugins.is_empty() { all.clone() } else { plugins };
+    for p in &chosen {
+        if !all.contains(p) {
+            bail!("no plugin crate {p:?} (plugin crates: {all:?})");
+        }
+    }
+    if !no_build {
+        // The dev profile with the whole workspace's features: the test build's artifacts.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--workspace", "--lib"])
+            .current_dir(root)
+            .status()
+            .context("cannot run cargo build")?;
+        if !status.success() {
+            bail!("cargo build --workspace --lib failed");
+        }
+    }
+    // The libraries and this binary are copied aside first, so that a rebuild during a long
+    // run cannot swap the code under it (a fresh instance would load the new file).
+    let snapshot = root.join("target/fuzz").join(format!("run-{}", std::process::id()));
+    std::fs::create_dir_all(&snapshot)?;
+    let exe = snapshot.join("xtask");
+    std::fs::copy(std::env::current_exe().context("cannot find this executable")?, &exe)?;
+    let mut libs = Vec::new();
+    for p in &chosen {
+        let built = xtask::fuzz::debug_library(root, p);
+        if !built.is_file() {
+            bail!("{} is missing (build with `cargo build --workspace`)", built.display());
+        }
+        let lib = snapshot.join(built.file_name().context("library name")?);
+        std::fs::copy(&built, &lib)?;
+        libs.push(lib);
+    }
+    let mut rows = Vec::new();
+    for (p, lib) in chosen.iter().zip(&libs) {
+        println!("fuzzing {p}: {sessions} sessions, seed {seed}");
+        let row = xtask::fuzz::fuzz_plugin(&exe, p, lib, first, sessions, seed);
+        let _ = std::fs::remove_file(lib);
+        rows.push(row?);
+    }
+    let _ = std::fs::remove_dir_all(&snapshot);
+    xtask::fuzz::print_table(&rows);
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
+    }
+    let failed: u64 = rows.iter().map(|r| r.failed_sessions).sum();
+    if failed > 0 {
+        bail!("{failed} fuzz sessions failed (each failure above names its session's seed)");
+    }
+    Ok(())
 }
 
 fn bundle_all(root: &Path, cargo_args: Vec<String>) -> Result<()> {

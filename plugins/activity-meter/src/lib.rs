@@ -166,7 +166,13 @@ impl Plugin for ActivityMeter {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
-        let Some(core) = &mut self.core else { return ProcessStatus::Normal };
+        let Some(core) = &mut self.core else {
+            // No model: the audio passes untouched, NaN and infinities as silence.
+            for ch in buffer.as_slice() {
+                dsp_core::silence_nonfinite(ch);
+            }
+            return ProcessStatus::Normal;
+        };
         let p = &self.params;
         let settings = MeterSettings {
             sensitivity: p.sensitivity.value(),
@@ -184,6 +190,11 @@ impl Plugin for ActivityMeter {
         }
         let n_ch = io.len().min(2);
         let ccs = core.process(&chans[..n_ch], settings);
+        // The audio passes untouched, except that NaN and infinite samples (which the runner
+        // has counted for the status line) leave as silence.
+        for ch in buffer.as_slice() {
+            dsp_core::silence_nonfinite(ch);
+        }
         if !ccs.is_empty() {
             self.repaint.request_repaint();
         }

@@ -107,8 +107,11 @@ impl Default for MeterParams {
         MeterParams {
             editor_state: EguiEditorState::from_size(nice_plug::editor::dpi::LogicalSize::new(760.0, 620.0), 1.0),
             model_path: Arc::new(Mutex::new(String::new())),
+            // Signed, and never "-0.00" (which parses to 0 and prints "0.00": hosts' text
+            // round trip would not hold).
             sensitivity: FloatParam::new("Sensitivity offset", 0.0, FloatRange::Linear { min: -0.3, max: 0.3 })
-                .with_step_size(0.01),
+                .with_step_size(0.01)
+                .with_value_to_string(Arc::new(|v| format!("{:+.2}", if v.abs() < 0.005 { 0.0 } else { v }))),
             response: EnumParam::new("Response", ResponseParam::Steady),
             smoothing: IntParam::new("Smoothing", DEFAULT_MEDIAN as i32, IntRange::Linear { min: 1, max: 31 })
                 .with_unit(" steps"),

@@ -215,7 +215,10 @@ impl Plugin for DrumTranscriber {
     ) -> ProcessStatus {
         let settings = self.settings();
         let Some((core, controls)) = &mut self.core else {
-            // No model: the audio passes through unchanged, no notes.
+            // No model: the audio passes through unchanged (NaN and infinities as silence), no notes.
+            for ch in buffer.as_slice() {
+                dsp_core::silence_nonfinite(ch);
+            }
             return ProcessStatus::Normal;
         };
         let classes = self.params.classes();

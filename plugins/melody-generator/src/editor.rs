@@ -166,8 +166,9 @@ impl NiceEguiApp for MelodyApp {
         });
         let error = w.error.lock().map(|s| s.clone()).unwrap_or_default();
         let timeouts = shared.offline_timeouts.load(Ordering::Relaxed);
+        let nonfinite = shared.nonfinite_samples.load(Ordering::Relaxed);
         ui.small(format!(
-            "last decode {:.1} ms · loops decoded {} · errors {}{}{}",
+            "last decode {:.1} ms · loops decoded {} · errors {}{}{}{}",
             w.decode_ms.load(Ordering::Relaxed),
             w.decoded.load(Ordering::Relaxed),
             w.errors.load(Ordering::Relaxed),
@@ -175,6 +176,11 @@ impl NiceEguiApp for MelodyApp {
                 String::new()
             } else {
                 format!(" · offline renders that went on without the new loop: {timeouts}")
+            },
+            if nonfinite == 0 {
+                String::new()
+            } else {
+                format!(" · {nonfinite} NaN/∞ input samples replaced by silence")
             },
             if error.is_empty() { String::new() } else { format!(" · {error}") }
         ));

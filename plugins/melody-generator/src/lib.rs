@@ -52,6 +52,8 @@ pub struct Shared {
     pub ideas: AtomicI32,
     /// Offline renders that went on without the wanted loop (worker too slow or failed).
     pub offline_timeouts: AtomicU64,
+    /// NaN or infinite input samples, passed on as silence.
+    pub nonfinite_samples: AtomicU64,
 }
 
 impl Default for Shared {
@@ -64,6 +66,7 @@ impl Default for Shared {
             tempo: AtomicF32::new(120.0),
             ideas: AtomicI32::new(0),
             offline_timeouts: AtomicU64::new(0),
+            nonfinite_samples: AtomicU64::new(0),
         }
     }
 }
@@ -168,9 +171,11 @@ impl MelodyGenerator {
         }
     }
 
-    /// Takes the worker's newest loop; offline, waits until the loop for the current
-    /// parameters is there (bounces must not depend on the worker's speed).
-    fn collect(&mut self) {
+    /// Takes the worker's newest loop; offline, when this block may bring a loop in (`due`:
+    /// a bar line, a start or a jump), waits until the loop for the current parameters is there
+    /// (bounces must not depend on the worker's speed, and dense automation between bar lines
+    /// costs no waiting).
+    fn collect(&mut self, due: bool) {
         let live = self.params.live().fingerprint();
         let Some((_, worker)) = &mut self.worker else { return };
         if live != self.last_live {
@@ -180,7 +185,7 @@ impl MelodyGenerator {
         if let Some(p) = worker.newest() {
             self.sequencer.offer(p);
         }
-        if !self.offline {
+        if !self.offline || !due {
             return;
         }
         let newest = |s: &Sequencer| s.queued().or(s.current()).map(|p| p.key);
@@ -274,7 +279,14 @@ impl Plugin for MelodyGenerator {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let frames = buffer.samples();
-        self.collect();
+        // The input passes through (the audition voice adds to it); NaN and infinities as silence.
+        let mut bad = 0;
+        for ch in buffer.as_slice() {
+            bad += dsp_core::silence_nonfinite(ch);
+        }
+        if bad > 0 {
+            self.shared.nonfinite_samples.fetch_add(bad, Ordering::Relaxed);
+        }
         let t = context.transport();
         let clock = Clock {
             playing: t.playing && self.params.play.value(),
@@ -283,6 +295,9 @@ impl Plugin for MelodyGenerator {
             loop_beats: t.loop_range_beats(),
             sample_rate: t.sample_rate,
         };
+        // A pending reset stops the sequencer first, so the block then starts playback afresh.
+        let due = self.reset_pending || self.sequencer.pattern_due(&clock, frames);
+        self.collect(due);
         if let Some(tempo) = t.tempo.filter(|x| x.is_finite() && *x > 0.0) {
             self.shared.tempo.store(tempo as f32, Ordering::Relaxed);
         }

@@ -116,6 +116,37 @@ impl Sequencer {
         self.playhead = None;
     }
 
+    /// Whether this block may bring a queued pattern in: the transport plays and the block
+    /// holds a bar line (where a queued pattern takes over) or a host loop's wrap, or playback
+    /// starts, restarts or jumps here (the pattern is then read from wherever the block begins).
+    /// Offline, the plugin waits for the worker's loop only for such blocks: a loop decoded for
+    /// parameters that change again before the next bar line would never be heard.
+    pub fn pattern_due(&self, clock: &Clock, frames: usize) -> bool {
+        let tempo = clock.tempo.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(120.0);
+        let beats = clock.beats.filter(|b| b.is_finite());
+        let rate = clock.sample_rate as f64;
+        let (true, Some(b0), true) = (clock.playing, beats, rate > 0.0 && frames > 0) else { return false };
+        let bps = tempo / 60.0 / rate;
+        match self.expected {
+            Some(e) if (b0 - e).abs() <= bps.max(1e-9) => {}
+            _ => return true,
+        }
+        let end = b0 + frames as f64 * bps;
+        if let Some((start, stop)) = clock.loop_beats {
+            if stop > start && b0 < stop && end > stop + 1e-9 {
+                return true;
+            }
+        }
+        // The first bar-line tick `run` would reach, and whether it falls inside this block
+        // (the same rounding as `run`).
+        let per_beat = TICKS_PER_BEAT as f64;
+        let k0 = self.next_tick.unwrap_or_else(|| (b0 * per_beat - 1e-6).ceil() as i64);
+        let bar = TICKS as i64;
+        let kb = k0 + (bar - k0.rem_euclid(bar)) % bar;
+        let at = (((kb as f64 / per_beat - b0) / bps) - 1e-3).ceil().max(0.0);
+        at < frames as f64
+    }
+
     /// Plays one block of `frames` samples.
     pub fn process(&mut self, clock: &Clock, frames: usize, play: &Playback, emit: &mut impl FnMut(Event)) {
         let tempo = clock.tempo.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(120.0);
@@ -222,6 +253,32 @@ mod tests {
             p.tokens[t] = HOLD;
         }
         p
+    }
+
+    #[test]
+    fn a_pattern_is_due_at_bar_lines_starts_and_jumps_only() {
+        let mut seq = Sequencer::new();
+        seq.offer(pattern());
+        let p = Playback::default();
+        // Starting: due. 120 BPM at 48 kHz: a bar is 96 000 samples.
+        assert!(seq.pattern_due(&clock(0.0), 512));
+        seq.process(&clock(0.0), 512, &p, &mut |_| {});
+        // Mid-bar, continuing: not due.
+        let b = 512.0 * 2.0 / RATE as f64;
+        assert!(!seq.pattern_due(&clock(b), 512));
+        // A block that ends just past the next bar line (beat 4): due; one that ends before it: not.
+        let mut pos = 512usize;
+        while pos + 512 < 96_000 {
+            seq.process(&clock(pos as f64 * 2.0 / RATE as f64), 512, &p, &mut |_| {});
+            pos += 512;
+        }
+        let here = clock(pos as f64 * 2.0 / RATE as f64);
+        assert!(!seq.pattern_due(&here, 96_000 - pos), "the block ends on the bar line, which is the next block's");
+        assert!(seq.pattern_due(&here, 96_000 - pos + 1));
+        // A jump: due. Stopped: never.
+        assert!(seq.pattern_due(&clock(10.0), 64));
+        let stopped = Clock { playing: false, ..clock(0.0) };
+        assert!(!seq.pattern_due(&stopped, 64));
     }
 
     fn clock(beats: f64) -> Clock {

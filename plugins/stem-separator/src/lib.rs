@@ -204,7 +204,11 @@ impl Plugin for StemSeparator {
             return ProcessStatus::Normal;
         }
         let Some(core) = &mut self.core else {
-            // No model: the mix passes through unchanged and is all "other".
+            // No model: the mix passes through unchanged (NaN and infinities as silence) and is
+            // all "other".
+            for ch in main.iter_mut() {
+                dsp_core::silence_nonfinite(ch);
+            }
             for (s, out) in aux.outputs.iter_mut().enumerate() {
                 for (c, ch) in out.as_slice().iter_mut().enumerate() {
                     if s == SOURCES.len() - 1 && c < main.len() {

@@ -87,6 +87,12 @@ pub fn write_wav(path: &Path, audio: &Audio) -> Result<()> {
     Ok(())
 }
 
+/// Reads a WAV, FLAC or AIFF file (symphonia) as 32-bit float audio.
+pub fn read_audio(path: &Path) -> Result<Audio> {
+    let (sample_rate, channels) = crate::dataset::hydrogen::decode(path)?;
+    Ok(Audio { sample_rate, channels })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -244,6 +244,27 @@ enum Command {
         #[arg(long)]
         nodes: bool,
     },
+    /// Render the demo song through every plugin (release bundles, the CLAP host, offline) and
+    /// write stems, the activity timeline, the drum transcription, a generated melody and a
+    /// report (target/demo/README.md).
+    Demo {
+        /// Output folder.
+        #[arg(long, default_value = "target/demo")]
+        out: PathBuf,
+        /// Another song (WAV, FLAC or AIFF) instead of demo/demo-song.flac.
+        #[arg(long)]
+        song: Option<PathBuf>,
+        /// Host tempo in BPM (the demo song's is 169).
+        #[arg(long)]
+        tempo: Option<f64>,
+        /// Use the bundles in target/bundled as they are (no `bundle-all` first).
+        #[arg(long)]
+        no_build: bool,
+        /// Use the debug libraries (the test build: `cargo build --workspace --lib`) instead of
+        /// the release bundles; quicker to build, slower to run (CI's check of this command).
+        #[arg(long)]
+        debug: bool,
+    },
     /// Stress-test every plugin crate (or the named ones) in the CLAP host: random rates, block
     /// sizes, automation, transport, MIDI, state and test signals from silence to NaN, on the
     /// debug build (allocation guard on). Exits non-zero if any check failed.
@@ -316,7 +337,7 @@ fn main() -> Result<()> {
                 tempo,
                 cues: Vec::new(),
             };
-            render(&root, &plugin, &input, &params, id.as_deref(), &opts, &out)
+            render(&root, &plugin, &input, &params, id.as_deref(), &opts, &out, false).map(|_| ())
         }
         Command::Dataset {
             out,
@@ -431,6 +452,7 @@ fn main() -> Result<()> {
             xtask::models::get(&opts.model)?.eval(&root, &opts)
         }
         Command::Bench { json, models, nodes } => xtask::bench::bench(&root, json, models, nodes),
+        Command::Demo { out, song, tempo, no_build, debug } => demo(&root, &out, song, tempo, no_build, debug),
         Command::Fuzz { plugins, sessions, seed, first, no_build, json } => {
             fuzz(&root, plugins, first, sessions, seed, no_build, json)
         }
@@ -450,6 +472,196 @@ fn python_step(root: &Path, step: &str, model: &str, args: Vec<String>) -> Resul
     xtask::python::run(cmd, &format!("mirsuite.{step} {model}"))
 }
 
+/// The plugins the demo shows, in order, with what it writes for each.
+const DEMO_PLUGINS: [(&str, &str); 4] = [
+    ("stem-separator", "stems (WAV)"),
+    ("activity-meter", "activity timeline (PNG + CSV)"),
+    ("drum-transcriber", "drum transcription (.mid)"),
+    ("melody-generator", "generated melody (.mid)"),
+];
+
+/// System packages the plugin bundles need to build (X11/GL headers for the editors).
+const BUILD_PACKAGES: [&str; 8] = [
+    "pkg-config",
+    "libx11-dev",
+    "libxcb1-dev",
+    "libx11-xcb-dev",
+    "libxcursor-dev",
+    "libgl-dev",
+    "libxcb-icccm4-dev",
+    "libxkbcommon-dev",
+];
+
+fn missing_packages(packages: &[&str]) -> Vec<String> {
+    packages
+        .iter()
+        .filter(|p| {
+            let out = std::process::Command::new("dpkg-query").args(["-W", "-f=${Status}", p]).output();
+            !matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        })
+        .map(|p| p.to_string())
+        .collect()
+}
+
+fn demo(root: &Path, out: &Path, song: Option<PathBuf>, tempo: Option<f64>, no_build: bool, debug: bool) -> Result<()> {
+    let started = std::time::Instant::now();
+    if !no_build {
+        let missing = missing_packages(&BUILD_PACKAGES);
+        if !missing.is_empty() && std::process::Command::new("dpkg-query").arg("--version").output().is_ok() {
+            bail!(
+                "the plugin build needs these system packages: {}\n  install them with: sudo apt-get install -y {}\n  (or run `bash .ci/run`, which installs everything the project needs)",
+                missing.join(" "),
+                missing.join(" ")
+            );
+        }
+        if debug {
+            cargo_build_debug_libs(root)?;
+        } else {
+            println!("building the plugin bundles (release; the first build takes ~10 minutes on 2 cores)");
+            bundle_all(root, vec![])?;
+        }
+    }
+    // The activity timeline's picture is drawn by matplotlib in the project's .venv; set it up
+    // only because this step needs it (the CSV is written either way).
+    if !root.join(".venv/bin/python").is_file() {
+        println!("setting up the project's Python environment for the timeline plot (bash xtask/python/venv.sh)");
+        let ok = std::process::Command::new("bash")
+            .arg(root.join("xtask/python/venv.sh"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            println!("note: the Python environment could not be set up; the demo goes on without the timeline PNG");
+        }
+    }
+    let built_at = started.elapsed().as_secs_f64();
+    let song = song.unwrap_or_else(|| root.join("demo/demo-song.flac"));
+    let audio = xtask::audio::read_audio(&song)?;
+    let tempo = tempo.unwrap_or(if song.ends_with("demo/demo-song.flac") { 169.0 } else { 120.0 });
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let input = out.join("input.wav");
+    write_wav(&input, &audio)?;
+    let seconds = audio.frames() as f64 / audio.sample_rate as f64;
+    println!(
+        "demo song: {} ({seconds:.1} s, {} Hz, {} channels, {tempo} BPM)",
+        song.display(),
+        audio.sample_rate,
+        audio.channels.len()
+    );
+    let have = plugin_packages(root)?;
+    let names = display_names(root);
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut report = String::new();
+    for (krate, what) in DEMO_PLUGINS {
+        let display = names.get(krate).cloned().unwrap_or_else(|| krate.to_string());
+        if !have.contains(&krate.to_string()) {
+            rows.push([display, "not built yet (no crate under plugins/)".into(), "-".into(), "-".into(), "-".into()]);
+            continue;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(format!("{display}: rendering {seconds:.0} s offline through the CLAP host"));
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        let dir = out.join(krate);
+        let opts =
+            RenderOptions { mode: Mode::Offline, block: 512, tempo, tail_seconds: 0.5, ..RenderOptions::default() };
+        let plugin =
+            if debug { xtask::fuzz::debug_library(root, krate).display().to_string() } else { krate.to_string() };
+        let result = render(root, &plugin, &input, &[], None, &opts, &dir, true);
+        bar.finish_and_clear();
+        let summary = match result {
+            Ok(s) => s,
+            Err(e) => {
+                rows.push([display, format!("failed: {e:#}"), "-".into(), "-".into(), "-".into()]);
+                continue;
+            }
+        };
+        let latency_ms = summary["latency_frames"].as_f64().unwrap_or(0.0) * 1000.0 / audio.sample_rate as f64;
+        let rtf = summary["realtime_factor"].as_f64().unwrap_or(0.0);
+        let notes = summary["note_ons"].as_u64().unwrap_or(0);
+        let files: Vec<PathBuf> = summary["files"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f.as_str().map(PathBuf::from)).collect())
+            .unwrap_or_default();
+        let rel = |p: &Path| p.strip_prefix(out).unwrap_or(p).display().to_string();
+        let did = match krate {
+            "stem-separator" => {
+                let stems: Vec<String> = summary["outputs"]
+                    .as_array()
+                    .map(|a| a.iter().skip(1).filter_map(|o| o.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                format!("{} stems: {} (+ the remix on the main output)", stems.len(), stems.join(", "))
+            }
+            "activity-meter" => {
+                let csv = dir.join("cc_timeline.csv");
+                let header = std::fs::read_to_string(&csv).ok().and_then(|t| t.lines().next().map(String::from));
+                let classes = header.map(|h| h.split(',').skip(1).count()).unwrap_or(0);
+                format!("activity of {classes} instrument classes every 100 ms (MIDI CC)")
+            }
+            "drum-transcriber" => {
+                let _ = std::fs::copy(dir.join("midi.mid"), out.join("drums.mid"));
+                format!("{notes} drum notes (GM map) in drums.mid")
+            }
+            "melody-generator" => {
+                let _ = std::fs::copy(dir.join("midi.mid"), out.join("melody.mid"));
+                format!("{notes} melody notes at {tempo} BPM in melody.mid")
+            }
+            _ => String::new(),
+        };
+        report.push_str(&format!(
+            "## {display}\n\n{did}. Latency {latency_ms:.1} ms, {:.3}× real time (offline, 512-frame blocks).\n\n",
+            rtf
+        ));
+        for f in &files {
+            let r = rel(f);
+            if r.ends_with(".png") {
+                report.push_str(&format!("![{display}]({r})\n\n"));
+            }
+        }
+        let list: Vec<String> = files.iter().map(|f| format!("[{}]({})", rel(f), rel(f))).collect();
+        report.push_str(&format!("Files: {}\n\n", list.join(", ")));
+        rows.push([display, did, what.to_string(), format!("{latency_ms:.1} ms"), format!("{rtf:.3}×")]);
+    }
+    let header = ["plugin", "what it did", "writes", "latency", "real-time factor"];
+    let mut table = format!("| {} |\n|{}|\n", header.join(" | "), header.map(|_| "---").join("|"));
+    for r in &rows {
+        table.push_str(&format!("| {} |\n", r.join(" | ")));
+    }
+    let md = format!(
+        "# MIR Suite demo\n\nThe demo song ({}, {seconds:.1} s at {} Hz, {tempo} BPM) rendered offline through every plugin's \
+         {} in the project's CLAP host (`cargo xtask demo`). Real-time factor: seconds spent inside the \
+         plugin's process calls per second of audio on this machine (below 1 runs faster than real time).\n\n{table}\n{report}",
+        song.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        audio.sample_rate,
+        if debug { "debug library (the test build)" } else { "release CLAP bundle" }
+    );
+    let report_path = out.join("README.md");
+    std::fs::write(&report_path, md)?;
+    println!();
+    for r in &rows {
+        println!("{:<18} {:<66} {:>9} {:>8}", r[0], r[1], r[3], r[4]);
+    }
+    println!(
+        "\nreport: {} (build {built_at:.0} s, renders {:.0} s)",
+        report_path.display(),
+        started.elapsed().as_secs_f64() - built_at
+    );
+    Ok(())
+}
+
+/// `cargo build --workspace --lib`: the dev profile with the whole workspace's features, i.e.
+/// the test build's artifacts (plugins with nice-plug's allocation guard).
+fn cargo_build_debug_libs(root: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--workspace", "--lib"])
+        .current_dir(root)
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("cargo build --workspace --lib failed");
+    }
+    Ok(())
+}
+
 fn fuzz(
     root: &Path,
     plugins: Vec<String>,
@@ -467,16 +679,7 @@ fn fuzz(
         }
     }
     if !no_build {
-        // The dev profile with the whole workspace's features: the test build's artifacts.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "--workspace", "--lib"])
-            .current_dir(root)
-            .status()
-            .context("cannot run cargo build")?;
-        if !status.success() {
-            bail!("cargo build --workspace --lib failed");
-        }
+        cargo_build_debug_libs(root)?;
     }
     // The libraries and this binary are copied aside first, so that a rebuild during a long
     // run cannot swap the code under it (a fresh instance would load the new file).
@@ -588,6 +791,7 @@ fn copy_recursive(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render(
     root: &Path,
     plugin: &str,
@@ -596,7 +800,8 @@ fn render(
     id: Option<&str>,
     opts: &RenderOptions,
     out: &Path,
-) -> Result<()> {
+    quiet: bool,
+) -> Result<serde_json::Value> {
     let path = resolve_plugin(root, plugin)?;
     let audio = read_wav(input)?;
     let mut host = PluginHost::load(&path, id)?;
@@ -653,6 +858,8 @@ fn render(
         "latency_frames": rendered.latency,
         "latency_compensated": opts.compensate_latency,
         "midi_events": rendered.midi.len(),
+        "note_ons": rendered.midi.iter().filter(|e| matches!(e, xtask::smf::MidiOut::NoteOn { .. })).count(),
+        "outputs": rendered.outputs.iter().map(|o| o.0.clone()).collect::<Vec<_>>(),
         "process_calls": rendered.process_calls,
         "process_seconds": rendered.process_seconds,
         "realtime_factor": if seconds > 0.0 { rendered.process_seconds / seconds } else { 0.0 },
@@ -660,16 +867,18 @@ fn render(
         "plugin_log": host.log(),
     });
     std::fs::write(out.join("render.json"), serde_json::to_string_pretty(&summary)?)?;
-    for w in &written {
-        println!("wrote {}", w.display());
+    if !quiet {
+        for w in &written {
+            println!("wrote {}", w.display());
+        }
+        println!(
+            "latency {} frames, {} MIDI events, {:.3}x real time",
+            rendered.latency,
+            rendered.midi.len(),
+            summary["realtime_factor"]
+        );
     }
-    println!(
-        "latency {} frames, {} MIDI events, {:.3}x real time",
-        rendered.latency,
-        rendered.midi.len(),
-        summary["realtime_factor"]
-    );
-    Ok(())
+    Ok(summary)
 }
 
 /// Column names for the CCs a plugin sends: what the plugin's model tooling names them (the

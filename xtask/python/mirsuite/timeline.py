@@ -19,7 +19,8 @@ def main():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = header[1:]
+    # Class names as people write them: "electric_piano" -> "Electric piano".
+    names = [h.replace("_", " ").capitalize() for h in header[1:]]
     fig, ax = plt.subplots(figsize=(12, 0.35 * len(names) + 1.5))
     t = data[:, 0] if len(data) else np.zeros(1)
     img = data[:, 1:].T / 127.0 if len(data) else np.zeros((len(names), 1))

@@ -1,7 +1,8 @@
 //! Regression tests for what `cargo xtask fuzz` found, over every plugin crate through the CLAP
 //! host (debug build, nice-plug's allocation guard on):
 //! * the Activity Meter printed "-0.00" for a value that parses back to 0 and prints "0.00"
-//!   (clap-validator's `param-conversions`); every parameter's text now round-trips on a fine
+//!   (clap-validator's `param-conversions`), and the Stem Separator printed "-100.0 dB" for gains
+//!   that parse to silence and print "-inf dB"; every parameter's text now round-trips on a fine
 //!   grid of values;
 //! * the Activity Meter and the Melody Generator passed NaN and infinite input samples to their
 //!   output, and every plugin did when its model folder was missing or corrupt; the suite's
@@ -20,7 +21,9 @@ fn every_parameter_text_round_trips() {
     for name in plugins() {
         let mut host = PluginHost::load(&plugin_library(&name), None).unwrap();
         for p in host.param_ranges() {
-            let n = if p.stepped { ((p.max - p.min) as usize).min(400) } else { 400 };
+            // A fine grid: the separator's gains printed "-100.0 dB" for a band of 1e-4 of their
+            // range (which parses to silence and prints "-inf dB").
+            let n = if p.stepped { ((p.max - p.min) as usize).min(400) } else { 20_000 };
             for i in 0..=n {
                 let mut v = p.min + (p.max - p.min) * i as f64 / n as f64;
                 if p.stepped {

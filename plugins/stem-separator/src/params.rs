@@ -36,7 +36,7 @@ impl StemParams {
             )
             .with_smoother(SmoothingStyle::Linear(20.0))
             .with_unit(" dB")
-            .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
+            .with_value_to_string(Arc::new(gain_text))
             .with_string_to_value(formatters::s2v_f32_gain_to_db()),
             mute: BoolParam::new(format!("{name} mute"), false),
             solo: BoolParam::new(format!("{name} solo"), false),
@@ -103,5 +103,19 @@ impl SeparatorParams {
                 .with_step_size(0.01)
                 .with_value_to_string(Arc::new(|v| format!("{:+.2}", if v.abs() < 0.005 { 0.0 } else { v }))),
         }
+    }
+}
+
+/// A gain as dB text with one decimal, "-inf" for the gains the parser reads as silence: nice-plug
+/// reads -100 dB and below as zero gain, so a gain that rounds to "-100.0" is written "-inf" (the
+/// text then parses back to what prints the same text; `formatters::v2s_f32_gain_to_db` printed
+/// "-100.0 dB", which parsed to 0 and printed "-inf dB", and "-0.0 dB" just under unity).
+fn gain_text(gain: f32) -> String {
+    // `+ 0.0` turns a rounded -0.0 into 0.0 ("-0.0" would parse to 0 dB and print "0.0").
+    let db = (util::gain_to_db(gain) * 10.0).round() / 10.0 + 0.0;
+    if db <= util::MINUS_INFINITY_DB {
+        "-inf".to_string()
+    } else {
+        format!("{db:.1}")
     }
 }

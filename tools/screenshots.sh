@@ -7,7 +7,7 @@
 #
 #   bash tools/screenshots.sh [OUT_DIR=docs] [SONG=demo/demo-song.flac] [SECONDS=14]
 #
-# Needs (Debian/Ubuntu): xvfb x11-apps jackd2 jack-tools imagemagick, and to build the apps
+# Needs (Debian/Ubuntu): xvfb x11-apps x11-utils jackd2 jack-tools imagemagick, and to build the apps
 # libjack-jackd2-dev libasound2-dev; the script builds them (release) if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,18 +17,24 @@ SECS=${3:-14}
 PLUGINS=(activity-meter stem-separator drum-transcriber melody-generator)
 
 missing=()
-for tool in Xvfb xwd convert jackd jack-play jack_lsp jack_connect; do
+for tool in Xvfb xwd xwininfo convert jackd jack-play jack_lsp jack_connect; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing tools: ${missing[*]}"
-  echo "install them with: sudo apt-get install -y xvfb x11-apps jackd2 jack-tools imagemagick libjack-jackd2-dev libasound2-dev"
+  echo "install them with: sudo apt-get install -y xvfb x11-apps x11-utils jackd2 jack-tools imagemagick libjack-jackd2-dev libasound2-dev"
   exit 1
 fi
 features=$(printf '%s/standalone,' "${PLUGINS[@]}")
 pkgs=$(printf -- '-p %s ' "${PLUGINS[@]}")
-# shellcheck disable=SC2086
-cargo build --release -j2 $pkgs --features "${features%,}" --bins
+# SKIP_BUILD=1 uses the apps as they are; ONLY="activity-meter …" shoots some of them;
+# PROFILE=debug uses (and builds) the dev profile, quicker to rebuild while editing an editor.
+PROFILE=${PROFILE:-release}
+if [ "${SKIP_BUILD:-}" != 1 ]; then
+  flag=--release; [ "$PROFILE" = debug ] && flag=
+  # shellcheck disable=SC2086
+  cargo build $flag -j2 $pkgs --features "${features%,}" --bins
+fi
 
 DISP=:${DISPLAY_NUM:-97}
 pids=()
@@ -41,7 +47,7 @@ mkdir -p "$OUT"
 
 shoot() {
   local plugin=$1 backend=$2
-  local app=target/release/$plugin-standalone
+  local app=target/$PROFILE/$plugin-standalone
   DISPLAY=$DISP LIBGL_ALWAYS_SOFTWARE=1 "$app" --backend "$backend" -r 44100 > "/tmp/screenshots-$plugin.log" 2>&1 &
   local app_pid=$!
   sleep 5
@@ -58,7 +64,13 @@ shoot() {
     done
   fi
   sleep "$SECS"
-  xwd -root -display "$DISP" -silent | convert xwd:- -trim +repage "$OUT/$plugin.png"
+  # The app's window, whole: the screen cropped to the largest top-level window (the editors'
+  # dark backgrounds would confuse a trim of the screen).
+  local geom
+  geom=$(xwininfo -root -children -display "$DISP" | awk '/^ +0x/ {
+      for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+x[0-9]+\+-?[0-9]+\+-?[0-9]+$/) {
+        split($i, a, /[x+]/); print a[1] * a[2], $i } }' | sort -nr | head -1 | cut -d' ' -f2)
+  xwd -root -display "$DISP" -silent | convert xwd:- -crop "$geom" +repage "$OUT/$plugin.png"
   echo "wrote $OUT/$plugin.png"
   [ -n "$play_pid" ] && kill "$play_pid" 2>/dev/null || true
   kill "$app_pid" 2>/dev/null || true
@@ -66,7 +78,6 @@ shoot() {
   sleep 1
 }
 
-shoot activity-meter jack
-shoot stem-separator jack
-shoot drum-transcriber jack
-shoot melody-generator dummy
+for p in ${ONLY:-${PLUGINS[*]}}; do
+  if [ "$p" = melody-generator ]; then shoot "$p" dummy; else shoot "$p" jack; fi
+done

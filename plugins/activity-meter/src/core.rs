@@ -28,11 +28,24 @@ pub fn unpack(cell: u8) -> (f32, bool) {
     ((cell & 0x7F) as f32 / 127.0, cell & 0x80 != 0)
 }
 
+/// A class name as people write it: underscores become spaces, the first letter a capital
+/// ("clean_electric_guitar" → "Clean electric guitar").
+pub fn label(class: &str) -> String {
+    let spaced = class.replace('_', " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// State shared between the audio thread (the only writer of the atomics) and the GUI (reader).
 /// Everything is allocated when the plugin is created; the audio thread only stores atomics.
 pub struct MeterShared {
     /// Class names (from the model card; fixed for the plugin's lifetime).
     pub classes: Vec<String>,
+    /// The class names as the editor shows them ("electric_piano" → "Electric piano").
+    pub labels: Vec<String>,
     /// Latest probability per class (audio thread writes).
     pub probs: Vec<AtomicF32>,
     /// Latest gated state per class (audio thread writes).
@@ -82,6 +95,7 @@ impl MeterShared {
             averaging: AtomicF32::new(0.0),
             status: Mutex::new(String::new()),
             stats: Mutex::new(None),
+            labels: classes.iter().map(|c| label(c)).collect(),
             classes,
         })
     }
@@ -309,5 +323,17 @@ impl<T: Task> MeterCore<T> {
             s.seconds_head.store(head as u64 + 1, Ordering::Release);
         }
         &self.cc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn class_labels_read_as_words() {
+        assert_eq!(label("clean_electric_guitar"), "Clean electric guitar");
+        assert_eq!(label("drums"), "Drums");
+        assert_eq!(label(""), "");
     }
 }

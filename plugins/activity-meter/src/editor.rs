@@ -105,7 +105,7 @@ impl NiceEguiApp for MeterApp {
             painter.text(
                 rect.left_center(),
                 Align2::LEFT_CENTER,
-                &shared.classes[c],
+                &shared.labels[c],
                 FontId::proportional(13.0),
                 if on { Color32::WHITE } else { Color32::GRAY },
             );
@@ -140,7 +140,7 @@ impl NiceEguiApp for MeterApp {
             painter.text(
                 egui::pos2(rect.min.x, y + row_h / 2.0),
                 Align2::LEFT_CENTER,
-                &shared.classes[c],
+                &shared.labels[c],
                 FontId::proportional(12.0),
                 Color32::GRAY,
             );
@@ -173,7 +173,7 @@ impl NiceEguiApp for MeterApp {
             for c in 0..k {
                 let a = shared.active_count[c].load(Ordering::Relaxed);
                 let pct = if total > 0 { 100.0 * a as f32 / total as f32 } else { 0.0 };
-                ui.label(format!("{} {:.0}%", shared.classes[c], pct));
+                ui.label(format!("{} {:.0}%", shared.labels[c], pct));
             }
         });
         ui.separator();

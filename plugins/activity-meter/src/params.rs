@@ -105,7 +105,7 @@ pub struct MeterParams {
 impl Default for MeterParams {
     fn default() -> Self {
         MeterParams {
-            editor_state: EguiEditorState::from_size(nice_plug::editor::dpi::LogicalSize::new(760.0, 620.0), 1.0),
+            editor_state: EguiEditorState::from_size(nice_plug::editor::dpi::LogicalSize::new(760.0, 870.0), 1.0),
             model_path: Arc::new(Mutex::new(String::new())),
             // Signed, and never "-0.00" (which parses to 0 and prints "0.00": hosts' text
             // round trip would not hold).

@@ -130,7 +130,9 @@ impl Plugin for DrumTranscriber {
             main_output_channels: NonZeroU32::new(2),
             names: PortNames {
                 layout: Some("Stereo"),
-                main_input: Some("Drums"),
+                // Not "Drums": nice-plug 0.4.2 names the main output after the main input, and
+                // two ports of one name break the standalone's JACK backend.
+                main_input: None,
                 main_output: Some("Drums (delayed)"),
                 ..PortNames::const_default()
             },
@@ -141,7 +143,9 @@ impl Plugin for DrumTranscriber {
             main_output_channels: NonZeroU32::new(1),
             names: PortNames {
                 layout: Some("Mono"),
-                main_input: Some("Drums"),
+                // Not "Drums": nice-plug 0.4.2 names the main output after the main input, and
+                // two ports of one name break the standalone's JACK backend.
+                main_input: None,
                 main_output: Some("Drums (delayed)"),
                 ..PortNames::const_default()
             },

@@ -118,7 +118,7 @@ pub struct TranscriberParams {
 impl Default for TranscriberParams {
     fn default() -> Self {
         TranscriberParams {
-            editor_state: EguiEditorState::from_size(nice_plug::editor::dpi::LogicalSize::new(760.0, 520.0), 1.0),
+            editor_state: EguiEditorState::from_size(nice_plug::editor::dpi::LogicalSize::new(820.0, 560.0), 1.0),
             model_dir: Arc::new(Mutex::new(String::new())),
             kick: ClassParams::new("Kick", DEFAULT_KEYS[0]),
             snare: ClassParams::new("Snare", DEFAULT_KEYS[1]),

@@ -197,7 +197,7 @@ impl NiceEguiApp for MelodyApp {
                     ("Rhythmic complexity", &p.rhythm),
                     ("Pitch range", &p.range),
                     ("Note density", &p.density),
-                    ("Contour (falling → rising)", &p.contour),
+                    ("Contour (falling to rising)", &p.contour),
                 ] {
                     ui.label(label);
                     ui.add(ParamSlider::for_param(param, &setter));
@@ -273,7 +273,7 @@ impl NiceEguiApp for MelodyApp {
                 b.sliders[3] * 100.0
             ));
             ui.horizontal(|ui| {
-                ui.label("A ↔ B");
+                ui.label("A to B");
                 ui.add(ParamSlider::for_param(&p.morph, &setter));
             });
             ui.horizontal(|ui| {

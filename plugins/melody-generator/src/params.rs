@@ -175,7 +175,7 @@ fn percent(name: &str, default: f32) -> FloatParam {
 impl Default for MelodyParams {
     fn default() -> Self {
         MelodyParams {
-            editor_state: EguiEditorState::from_size(nice_plug::editor::dpi::LogicalSize::new(820.0, 640.0), 1.0),
+            editor_state: EguiEditorState::from_size(nice_plug::editor::dpi::LogicalSize::new(940.0, 600.0), 1.0),
             slot_b: Arc::new(Mutex::new(Slot::default())),
             model_dir: Arc::new(Mutex::new(String::new())),
             midi_dir: Arc::new(Mutex::new(String::new())),

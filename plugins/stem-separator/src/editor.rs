@@ -103,7 +103,7 @@ impl NiceEguiApp for SeparatorApp {
                 } else {
                     0.0
                 };
-                ui.label(format!("{} {share:.0}%", if open { "●" } else { "○" }));
+                ui.label(format!("{share:.0}%"));
                 ui.add(ParamSlider::for_param(&srcs[s].gain, &setter).with_width(160.0));
                 ui.add(ParamSlider::for_param(&srcs[s].mute, &setter).with_width(60.0));
                 ui.add(ParamSlider::for_param(&srcs[s].solo, &setter).with_width(60.0));

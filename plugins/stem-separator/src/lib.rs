@@ -129,7 +129,11 @@ impl Plugin for StemSeparator {
         aux_output_ports: &[new_nonzero_u32(2); 5],
         names: PortNames {
             layout: Some("Stereo, five stems"),
-            main_input: Some("Mix"),
+            // No custom main input name: nice-plug 0.4.2 names the main output after the main
+            // input (`AudioIOLayout::main_output_name` reads `names.main_input`), so "Mix" in and
+            // "Remix" out became two ports called "Mix", which the standalone's JACK backend
+            // cannot register. Now "Input" and (until nice-plug reads `main_output`) "Output".
+            main_input: None,
             main_output: Some("Remix"),
             aux_inputs: &[],
             aux_outputs: &SOURCES,

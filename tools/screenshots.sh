@@ -8,7 +8,8 @@
 #   bash tools/screenshots.sh [OUT_DIR=docs] [SONG=demo/demo-song.flac] [SECONDS=14]
 #
 # Needs (Debian/Ubuntu): xvfb x11-apps x11-utils jackd2 jack-tools imagemagick, and to build the apps
-# libjack-jackd2-dev libasound2-dev; the script builds them (release) if they are missing.
+# libjack-jackd2-dev libasound2-dev; the script builds them first (release; cargo rebuilds only
+# what changed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-docs}
@@ -57,10 +58,10 @@ shoot() {
     play_pid=$!
     sleep 1
     local ins outs
-    ins=$(jack_lsp | grep -v -i "jack-play\|midi\|system" | grep -i "in" | head -2 || true)
+    ins=$(jack_lsp | grep -v -i "jack-play\|midi\|system" | grep -i ":input_" | head -2 || true)
     outs=$(jack_lsp | grep -i "jack-play" | head -2 || true)
     paste <(echo "$outs") <(echo "$ins") | while read -r o i; do
-      [ -n "$o" ] && [ -n "$i" ] && jack_connect "$o" "$i"
+      if [ -n "$o" ] && [ -n "$i" ]; then jack_connect "$o" "$i" || echo "warning: could not connect $o to $i"; fi
     done
   fi
   sleep "$SECS"

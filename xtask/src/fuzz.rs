@@ -184,6 +184,10 @@ pub fn session_seed(seed: u64, plugin: &str, i: u64) -> u64 {
 
 const TAG: &str = "@@fuzz ";
 
+/// A session that prints nothing for this long is killed and counted as hung (the slowest seen:
+/// 120 s, a melody session of 143 000 one-frame blocks on a loaded machine).
+const SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Runs `sessions` sessions of the plugin library `lib` (crate `plugin`) in child processes of
 /// `exe` (this binary), printing one progress line per 10 % and returning the totals.
 pub fn fuzz_plugin(
@@ -217,17 +221,49 @@ pub fn fuzz_plugin(
             let _ = stderr.read_to_string(&mut text);
             text
         });
+        // Lines arrive through a thread, so that a session that hangs is noticed: no line for
+        // SESSION_TIMEOUT kills the child and counts the session as hung.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            while reader.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
+                if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
+                    break;
+                }
+                buf.clear();
+            }
+        });
         let mut running: Option<u64> = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            let Some(msg) = line.strip_prefix(TAG) else { continue };
-            if let Some(i) = msg.strip_prefix("start ") {
-                running = Some(i.trim().parse()?);
-            } else {
-                let report: SessionReport = serde_json::from_str(msg)?;
-                summary.add(&report, seed);
-                next = report.session + 1;
-                running = None;
+        let mut hung = false;
+        loop {
+            let line = match rx.recv_timeout(SESSION_TIMEOUT) {
+                Ok(l) => l,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    hung = true;
+                    let _ = child.kill();
+                    break;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            // A plugin may print to stdout too; the tag can follow its text on the same line.
+            let Some(at) = line.find(TAG) else { continue };
+            let msg = line[at + TAG.len()..].trim_end();
+            let parsed: Result<()> = (|| {
+                if let Some(i) = msg.strip_prefix("start ") {
+                    running = Some(i.trim().parse()?);
+                } else {
+                    let report: SessionReport = serde_json::from_str(msg)?;
+                    summary.add(&report, seed);
+                    next = report.session + 1;
+                    running = None;
+                }
+                Ok(())
+            })();
+            if let Err(e) = parsed {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e.context(format!("unreadable line from the fuzz child: {msg:?}")));
             }
             let total = sessions - first;
             if (next - first) * 10 / total.max(1) > (last_print - first) * 10 / total.max(1) || next == sessions {
@@ -244,11 +280,16 @@ pub fn fuzz_plugin(
         let status = child.wait()?;
         let err = err_thread.join().unwrap_or_default();
         if let Some(i) = running {
-            // The child died inside session i.
+            // The child died (or hung) inside session i.
             let tail: Vec<&str> = err.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+            let what = if hung {
+                format!("the session hung (no progress for {} s; killed)", SESSION_TIMEOUT.as_secs())
+            } else {
+                format!("the plugin crashed ({status})")
+            };
             let report = SessionReport {
                 session: i,
-                failures: vec![format!("the plugin crashed ({status}): {}", tail.join(" | "))],
+                failures: vec![format!("{what}: {}", tail.join(" | "))],
                 ..Default::default()
             };
             summary.add(&report, seed);
@@ -266,6 +307,7 @@ pub fn fuzz_plugin(
 /// before each and its JSON report after it.
 pub fn child(lib: &Path, plugin: &str, seed: u64, first: u64, sessions: u64) -> Result<()> {
     let model_dirs = bad_model_dirs()?;
+    let _cleanup = TempDirs(std::env::temp_dir().join(format!("mirsuite-fuzz-{}", std::process::id())));
     for i in first..first + sessions {
         println!("{TAG}start {i}");
         let mut report = SessionReport { session: i, ..Default::default() };
@@ -280,16 +322,36 @@ pub fn child(lib: &Path, plugin: &str, seed: u64, first: u64, sessions: u64) -> 
     Ok(())
 }
 
-/// A missing folder and a folder whose model files are garbage, offered as custom model folders.
-fn bad_model_dirs() -> Result<[PathBuf; 2]> {
+/// Model folders a custom-model setting may name: a missing one, and per shipped model a folder
+/// with that model's valid card beside model files that are garbage (so the loader gets past the
+/// card and must refuse the files themselves).
+fn bad_model_dirs() -> Result<Vec<PathBuf>> {
     let base = std::env::temp_dir().join(format!("mirsuite-fuzz-{}", std::process::id()));
-    let corrupt = base.join("corrupt");
-    std::fs::create_dir_all(&corrupt)?;
-    for f in ["model.onnx", "encoder.onnx", "decoder.onnx"] {
-        std::fs::write(corrupt.join(f), b"\x08\x07not an onnx model at all")?;
+    let mut dirs = vec![base.join("missing")];
+    let models = crate::plugins::workspace_root().join("models");
+    for entry in std::fs::read_dir(&models).with_context(|| format!("cannot list {}", models.display()))? {
+        let card = entry?.path().join("card.json");
+        let Ok(text) = std::fs::read_to_string(&card) else { continue };
+        let name =
+            card.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir = base.join(format!("corrupt-{name}"));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("card.json"), text)?;
+        for f in ["model.onnx", "encoder.onnx", "decoder.onnx", "weights.pt"] {
+            std::fs::write(dir.join(f), b"\x08\x07not an onnx model at all")?;
+        }
+        dirs.push(dir);
     }
-    std::fs::write(corrupt.join("card.json"), b"{\"name\": \"broken\", \"version\": ")?;
-    Ok([base.join("missing"), corrupt])
+    Ok(dirs)
+}
+
+/// Removes the child's model folders when it ends.
+struct TempDirs(PathBuf);
+
+impl Drop for TempDirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn has_note_input(host: &mut PluginHost) -> bool {
@@ -761,7 +823,7 @@ fn block_size(rng: &mut ChaCha8Rng, max: usize) -> usize {
     }
 }
 
-fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf; 2], r: &mut SessionReport) -> Result<()> {
+fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf], r: &mut SessionReport) -> Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut host = PluginHost::load(lib, None)?;
     let specs = host.param_ranges();
@@ -773,7 +835,7 @@ fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf; 2], r: &mut SessionRe
     if rng.gen_bool(0.15) {
         // A custom model folder that is missing or corrupt (for plugins that have one): the
         // plugin must still load, activate and pass audio.
-        let dir = &bad_dirs[rng.gen_range(0..2)];
+        let dir = &bad_dirs[rng.gen_range(0..bad_dirs.len())];
         if let Some(state) = with_model_dir(&host.save_state()?, dir) {
             host.load_state(&state).map_err(|e| anyhow!("a state naming the model folder {}: {e:#}", dir.display()))?;
             r.bad_models += 1;
@@ -863,16 +925,19 @@ fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf; 2], r: &mut SessionRe
                     });
                 }
                 if let Some(rp) = &mut ramp {
+                    // One event on every 32nd frame of the ramp's own timeline.
                     let p = &specs[rp.param];
-                    let mut t = 0usize;
-                    while t < n && rp.done < rp.frames {
-                        let x = rp.from + (rp.to - rp.from) * rp.done as f64 / rp.frames as f64;
+                    let end = (rp.done + n).min(rp.frames);
+                    let mut f = rp.done.div_ceil(32) * 32;
+                    while f < end {
+                        let x = rp.from + (rp.to - rp.from) * f as f64 / rp.frames as f64;
                         let x = if p.stepped { x.round() } else { x };
-                        io.in_events.push(&ParamValueEvent::new(t as u32, ClapId::new(p.id), Pckn::match_all(), x));
+                        let t = (f - rp.done) as u32;
+                        io.in_events.push(&ParamValueEvent::new(t, ClapId::new(p.id), Pckn::match_all(), x));
                         r.param_events += 1;
-                        t += 32;
-                        rp.done += 32;
+                        f += 32;
                     }
+                    rp.done += n;
                     if rp.done >= rp.frames {
                         ramp = None;
                     }
@@ -912,10 +977,12 @@ fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf; 2], r: &mut SessionRe
             }
             done += n;
             let now = current_latency(&mut host);
-            if now != latency || host.take_restart_request() {
-                r.failures.push(format!(
-                    "the latency changed within an activation ({latency} -> {now} frames at {rate} Hz) or the plugin asked for a restart"
-                ));
+            if now != latency {
+                r.failures
+                    .push(format!("the latency changed within an activation ({latency} -> {now} frames at {rate} Hz)"));
+            }
+            if host.take_restart_request() {
+                r.failures.push(format!("the plugin asked for a restart while processing (at {rate} Hz)"));
             }
             if r.failures.len() > 20 {
                 break;
@@ -958,7 +1025,9 @@ fn with_model_dir(state: &[u8], dir: &Path) -> Option<Vec<u8>> {
         return None;
     }
     for k in keys {
-        let text = serde_json::to_string(&dir.display().to_string()).ok()?;
+        // A model *path* names the model file, a model *folder* the folder.
+        let target = if k.contains("path") { dir.join("model.onnx") } else { dir.to_path_buf() };
+        let text = serde_json::to_string(&target.display().to_string()).ok()?;
         fields.insert(k, serde_json::Value::String(text));
     }
     let json = serde_json::to_vec(&v).ok()?;

@@ -274,7 +274,7 @@ enum Command {
         /// Sessions per plugin.
         #[arg(long, default_value_t = 50)]
         sessions: u64,
-        /// Master seed; each session's seed is printed with its failures.
+        /// Master seed; each failure is printed with the command that replays its session.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Start at this session (with --sessions 1: replay one session a failure names).
@@ -497,7 +497,8 @@ fn missing_packages(packages: &[&str]) -> Vec<String> {
         .iter()
         .filter(|p| {
             let out = std::process::Command::new("dpkg-query").args(["-W", "-f=${Status}", p]).output();
-            !matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+            // "<want> <flag> <status>": installed whatever the want (install, hold, …).
+            !matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).split_whitespace().nth(2) == Some("installed"))
         })
         .map(|p| p.to_string())
         .collect()
@@ -509,7 +510,7 @@ fn demo(root: &Path, out: &Path, song: Option<PathBuf>, tempo: Option<f64>, no_b
         let missing = missing_packages(&BUILD_PACKAGES);
         if !missing.is_empty() && std::process::Command::new("dpkg-query").arg("--version").output().is_ok() {
             bail!(
-                "the plugin build needs these system packages: {}\n  install them with: sudo apt-get install -y {}\n  (or run `bash .ci/run`, which installs everything the project needs)",
+                "the plugin build needs these system packages: {}\n  install them with: sudo apt-get install -y {}\n  (or run `bash .ci/setup`, which installs everything the project's tests need)",
                 missing.join(" "),
                 missing.join(" ")
             );
@@ -538,6 +539,13 @@ fn demo(root: &Path, out: &Path, song: Option<PathBuf>, tempo: Option<f64>, no_b
     let audio = xtask::audio::read_audio(&song)?;
     let tempo = tempo.unwrap_or(if song.ends_with("demo/demo-song.flac") { 169.0 } else { 120.0 });
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // What an earlier run wrote goes first, so that nothing stale passes for this run's output.
+    for (krate, _) in DEMO_PLUGINS {
+        let _ = std::fs::remove_dir_all(out.join(krate));
+    }
+    for f in ["README.md", "drums.mid", "melody.mid", "input.wav"] {
+        let _ = std::fs::remove_file(out.join(f));
+    }
     let input = out.join("input.wav");
     write_wav(&input, &audio)?;
     let seconds = audio.frames() as f64 / audio.sample_rate as f64;
@@ -563,8 +571,15 @@ fn demo(root: &Path, out: &Path, song: Option<PathBuf>, tempo: Option<f64>, no_b
         let dir = out.join(krate);
         let opts =
             RenderOptions { mode: Mode::Offline, block: 512, tempo, tail_seconds: 0.5, ..RenderOptions::default() };
-        let plugin =
-            if debug { xtask::fuzz::debug_library(root, krate).display().to_string() } else { krate.to_string() };
+        let plugin = if debug {
+            let lib = xtask::fuzz::debug_library(root, krate);
+            if !lib.is_file() {
+                bail!("{} is missing: build it with `cargo build --workspace --lib`", lib.display());
+            }
+            lib.display().to_string()
+        } else {
+            krate.to_string()
+        };
         let result = render(root, &plugin, &input, &[], None, &opts, &dir, true);
         bar.finish_and_clear();
         let summary = match result {
@@ -597,11 +612,13 @@ fn demo(root: &Path, out: &Path, song: Option<PathBuf>, tempo: Option<f64>, no_b
                 format!("activity of {classes} instrument classes every 100 ms (MIDI CC)")
             }
             "drum-transcriber" => {
-                let _ = std::fs::copy(dir.join("midi.mid"), out.join("drums.mid"));
+                std::fs::copy(dir.join("midi.mid"), out.join("drums.mid"))
+                    .context("the transcriber wrote no midi.mid")?;
                 format!("{notes} drum notes (GM map) in drums.mid")
             }
             "melody-generator" => {
-                let _ = std::fs::copy(dir.join("midi.mid"), out.join("melody.mid"));
+                std::fs::copy(dir.join("midi.mid"), out.join("melody.mid"))
+                    .context("the melody generator wrote no midi.mid")?;
                 format!("{notes} melody notes at {tempo} BPM in melody.mid")
             }
             _ => String::new(),
@@ -644,6 +661,10 @@ fn demo(root: &Path, out: &Path, song: Option<PathBuf>, tempo: Option<f64>, no_b
         report_path.display(),
         started.elapsed().as_secs_f64() - built_at
     );
+    let failed: Vec<&str> = rows.iter().filter(|r| r[1].starts_with("failed")).map(|r| r[0].as_str()).collect();
+    if !failed.is_empty() {
+        bail!("the demo could not render through {}", failed.join(", "));
+    }
     Ok(())
 }
 
@@ -685,6 +706,14 @@ fn fuzz(
     // run cannot swap the code under it (a fresh instance would load the new file).
     let snapshot = root.join("target/fuzz").join(format!("run-{}", std::process::id()));
     std::fs::create_dir_all(&snapshot)?;
+    // Removed however this function returns.
+    struct Remove<'a>(&'a Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+    let _remove = Remove(&snapshot);
     let exe = snapshot.join("xtask");
     std::fs::copy(std::env::current_exe().context("cannot find this executable")?, &exe)?;
     let mut libs = Vec::new();
@@ -700,18 +729,15 @@ fn fuzz(
     let mut rows = Vec::new();
     for (p, lib) in chosen.iter().zip(&libs) {
         println!("fuzzing {p}: {sessions} sessions, seed {seed}");
-        let row = xtask::fuzz::fuzz_plugin(&exe, p, lib, first, sessions, seed);
-        let _ = std::fs::remove_file(lib);
-        rows.push(row?);
+        rows.push(xtask::fuzz::fuzz_plugin(&exe, p, lib, first, sessions, seed)?);
     }
-    let _ = std::fs::remove_dir_all(&snapshot);
     xtask::fuzz::print_table(&rows);
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
     }
     let failed: u64 = rows.iter().map(|r| r.failed_sessions).sum();
     if failed > 0 {
-        bail!("{failed} fuzz sessions failed (each failure above names its session's seed)");
+        bail!("{failed} fuzz sessions failed (each kind of failure above comes with the command that replays it)");
     }
     Ok(())
 }

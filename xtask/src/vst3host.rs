@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{anyhow, bail, Context, Result};
-use vst3::Steinberg::Vst::ProcessContext_::StatesAndFlags_::{kPlaying, kProjectTimeMusicValid, kTempoValid};
+use vst3::Steinberg::Vst::ProcessContext_::StatesAndFlags_::{
+    kContTimeValid, kPlaying, kProjectTimeMusicValid, kTempoValid, kTimeSigValid,
+};
 use vst3::Steinberg::Vst::{
     AudioBusBuffers, AudioBusBuffers__type0, BusDirections_, BusInfo, IAudioProcessor, IAudioProcessorTrait,
     IComponent, IComponentHandler, IComponentHandlerTrait, IComponentTrait, IEditController, IEditControllerTrait,
@@ -437,7 +439,10 @@ impl Vst3Plugin {
             }
             check("setActive(true)", self.component.setActive(1))?;
             let latency = self.processor.getLatencySamples();
-            check("setProcessing(true)", self.processor.setProcessing(1))?;
+            if let Err(e) = check("setProcessing(true)", self.processor.setProcessing(1)) {
+                self.component.setActive(0);
+                return Err(e);
+            }
             latency
         };
         let restarts_before = self.restart_requests();
@@ -482,7 +487,7 @@ impl Vst3Plugin {
                 .collect();
             // SAFETY: ProcessContext is plain data; all-zero is a valid (empty) context.
             let mut ctx: ProcessContext = unsafe { std::mem::zeroed() };
-            ctx.state = kPlaying | kTempoValid | kProjectTimeMusicValid;
+            ctx.state = kPlaying | kTempoValid | kProjectTimeMusicValid | kTimeSigValid | kContTimeValid;
             ctx.sampleRate = rate as f64;
             ctx.projectTimeSamples = pos as i64;
             ctx.continousTimeSamples = pos as i64;

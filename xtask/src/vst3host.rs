@@ -469,22 +469,8 @@ impl Vst3Plugin {
                 in_bufs.iter_mut().map(|b| b.iter_mut().map(|c| c.as_mut_ptr()).collect()).collect();
             let mut out_ptrs: Vec<Vec<*mut f32>> =
                 out_bufs.iter_mut().map(|b| b.iter_mut().map(|c| c.as_mut_ptr()).collect()).collect();
-            let mut ins: Vec<AudioBusBuffers> = in_ptrs
-                .iter_mut()
-                .map(|p| AudioBusBuffers {
-                    numChannels: p.len() as i32,
-                    silenceFlags: 0,
-                    __field0: AudioBusBuffers__type0 { channelBuffers32: p.as_mut_ptr() },
-                })
-                .collect();
-            let mut outs: Vec<AudioBusBuffers> = out_ptrs
-                .iter_mut()
-                .map(|p| AudioBusBuffers {
-                    numChannels: p.len() as i32,
-                    silenceFlags: 0,
-                    __field0: AudioBusBuffers__type0 { channelBuffers32: p.as_mut_ptr() },
-                })
-                .collect();
+            let mut ins = bus_buffers(&mut in_ptrs);
+            let mut outs = bus_buffers(&mut out_ptrs);
             // SAFETY: ProcessContext is plain data; all-zero is a valid (empty) context.
             let mut ctx: ProcessContext = unsafe { std::mem::zeroed() };
             ctx.state = kPlaying | kTempoValid | kProjectTimeMusicValid | kTimeSigValid | kContTimeValid;
@@ -539,6 +525,17 @@ impl Vst3Plugin {
             .collect();
         Ok(Vst3Rendered { outputs, latency, restarts_while_processing: restarts - restarts_before })
     }
+}
+
+/// One `AudioBusBuffers` per bus over its channels' sample pointers (which must outlive the use).
+fn bus_buffers(ptrs: &mut [Vec<*mut f32>]) -> Vec<AudioBusBuffers> {
+    ptrs.iter_mut()
+        .map(|p| AudioBusBuffers {
+            numChannels: p.len() as i32,
+            silenceFlags: 0,
+            __field0: AudioBusBuffers__type0 { channelBuffers32: p.as_mut_ptr() },
+        })
+        .collect()
 }
 
 impl Drop for Vst3Plugin {

@@ -2,7 +2,8 @@
 //! SoundFonts its notes land on the true onsets (timing through the plugin's own process path,
 //! after the host's latency compensation), audio passes through, offline bounces do not depend
 //! on the block sizes, state restores the same notes, a bad model folder leaves a plugin that
-//! passes audio, and garbage input gives finite output. Debug build with nice-plug's
+//! passes audio, and garbage input gives finite output; on a full mix the "separate the drums
+//! first" mode transcribes the separator's drum stem, on time, and passes the mix through. Debug build with nice-plug's
 //! allocation guard: an allocation inside `process()` aborts the test.
 
 use std::path::Path;
@@ -168,4 +169,68 @@ fn a_bad_model_folder_passes_audio_and_garbage_input_gives_finite_output() {
     let g = host.render(&garbage, &RenderOptions::default()).unwrap();
     assert!(g.outputs[0].1.channels.iter().flatten().all(|v| v.is_finite()), "finite output for garbage input");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A training-timbre song's whole mix with drums in it, its drum stem and the drum hits.
+fn mix() -> &'static (Audio, Vec<(f64, &'static str)>) {
+    static SONG: OnceLock<(Audio, Vec<(f64, &'static str)>)> = OnceLock::new();
+    SONG.get_or_init(|| {
+        let dir = Path::new(xtask::dataset::render::SF2_DIR);
+        for seed in 3.. {
+            if let Some((mix, _, hits)) =
+                xtask::dataset::render_drum_mix(seed, 12.0, RATE, dir).expect("render (needs the training SoundFonts)")
+            {
+                if hits.iter().filter(|h| h.1 == "kick").count() >= 8
+                    && hits.iter().filter(|h| h.1 == "snare").count() >= 8
+                {
+                    let [l, r] = mix;
+                    return (Audio { sample_rate: RATE, channels: vec![l, r] }, hits);
+                }
+            }
+        }
+        unreachable!()
+    })
+}
+
+/// F of kick and snare notes against the hits.
+fn kick_snare_f(notes: &[(u64, u8, u8)], hits: &[(f64, &str)]) -> (f64, OnsetCounts) {
+    let mut all = OnsetCounts::default();
+    for (class, key) in [("kick", 36u8), ("snare", 38)] {
+        let refs: Vec<f64> = hits.iter().filter(|h| h.1 == class).map(|h| h.0).collect();
+        let est: Vec<f64> = notes.iter().filter(|n| n.1 == key).map(|n| n.0 as f64 / RATE as f64).collect();
+        all.add(&refs, &est);
+    }
+    (all.prf().0, all)
+}
+
+#[test]
+fn full_mix_mode_transcribes_the_separators_drum_stem_on_time() {
+    let (input, hits) = mix();
+    let opts = RenderOptions { block: 512, tail_seconds: 0.5, ..Default::default() };
+    let mut plain = plugin();
+    let a = plain.render(input, &opts).unwrap();
+    // The persisted setting, as the editor's checkbox stores it (JSON `true`).
+    let saved = plain.save_state();
+    let mut state: serde_json::Value = serde_json::from_slice(&saved.unwrap()[8..]).unwrap();
+    state["fields"]["separate-first"] = serde_json::Value::String("true".into());
+    let json = serde_json::to_vec(&state).unwrap();
+    let mut blob = (json.len() as u64).to_le_bytes().to_vec();
+    blob.extend(json);
+    let mut sep = plugin();
+    sep.load_state(&blob).unwrap();
+    let b = sep.render(input, &opts).unwrap();
+    let sep_ms = (b.latency - a.latency) as f64 * 1000.0 / RATE as f64;
+    assert!(b.latency > a.latency && b.latency as f64 * 1000.0 / RATE as f64 <= 250.0, "separator adds {sep_ms:.1} ms");
+    for c in 0..2 {
+        let out = &b.outputs[0].1.channels[c];
+        assert_eq!(max_diff(&out[..input.frames()], &input.channels[c]), 0.0, "the mix passes through unchanged");
+    }
+    let (f_plain, _) = kick_snare_f(&ons(&a.midi), hits);
+    let (f_sep, timing) = kick_snare_f(&ons(&b.midi), hits);
+    let (median, p95) = (abs_quantile_ms(&timing.errors, 0.5), abs_quantile_ms(&timing.errors, 0.95));
+    eprintln!(
+        "full mix kick+snare F: {f_plain:.2} on the mix, {f_sep:.2} on the separated drums (+{sep_ms:.1} ms latency); timing median {median:.1} ms, p95 {p95:.1} ms"
+    );
+    assert!(f_sep >= 0.75 && f_sep > f_plain, "kick+snare F {f_sep:.2} through the separator, {f_plain:.2} without");
+    assert!(median <= 5.0 && p95 <= 15.0, "timing median {median:.1} ms, p95 {p95:.1} ms");
 }

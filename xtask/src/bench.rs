@@ -63,6 +63,47 @@ impl Drop for PinToCurrentCpu {
     }
 }
 
+/// Median milliseconds of one bar's decode by the melody model in `dir` (tract, the calling
+/// thread only): greedy (zero noise) and sampled (Gumbel noise, temperature 1), each the median
+/// over 15 blocks of the per-block median of 20 decodes of a card "idea" latent.
+fn melody_decode_ms(dir: &Path) -> Result<(f64, f64)> {
+    use melody_model::{MelodyModel, TICKS, VOCAB};
+
+    let mut m = MelodyModel::from_dir(dir)?;
+    let z: Vec<f32> = m.card().ideas.first().cloned().unwrap_or_else(|| vec![0.0; m.card().latent]);
+    let zeros = vec![0.0f32; TICKS * VOCAB];
+    // Deterministic Gumbel noise from a simple LCG (the plugin's own generator is seeded too).
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<f32> = (0..TICKS * VOCAB)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let u = ((state >> 40) as f32 + 0.5) / (1u64 << 24) as f32;
+            -(-u.ln()).ln()
+        })
+        .collect();
+    let mut out = [0u8; TICKS];
+    let _pin = PinToCurrentCpu::new();
+    let mut time = |noise: &[f32], m: &mut MelodyModel| -> Result<f64> {
+        for _ in 0..10 {
+            m.decode(&z, noise, 1.0, &mut out)?;
+        }
+        let mut blocks = Vec::new();
+        for _ in 0..15 {
+            let mut runs = Vec::new();
+            for _ in 0..20 {
+                let t = Instant::now();
+                m.decode(&z, noise, 1.0, &mut out)?;
+                runs.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            blocks.push(median(runs));
+        }
+        Ok(median(blocks))
+    };
+    let greedy = time(&zeros, &mut m)?;
+    let sampled = time(&noise, &mut m)?;
+    Ok((greedy, sampled))
+}
+
 /// Times tract (`model`, loaded from `dir`) and ONNX Runtime (both single-threaded) on the
 /// golden `inputs`, in `rounds` alternating blocks of `block` runs each, pinned to one CPU: ONNX
 /// Runtime runs in a persistent `mirsuite.bench_ort --serve` process that times a block whenever
@@ -176,6 +217,16 @@ pub fn bench(root: &Path, json: Option<PathBuf>, models: Option<PathBuf>, nodes:
             metrics.insert(format!("{name}.runner_rtf_48k_stereo"), rtf.into());
             metrics.insert(format!("{name}.runner_latency_ms_48k_512"), (latency as f64 / 48.0).into());
         }
+    }
+    // The melody model has two graphs and no runner task: a bar's decode (the worker thread's
+    // unit of work after a slider move) is timed through the crate the plugin uses.
+    let melody_dir = models_dir.join("melody");
+    if melody_dir.join("decoder.onnx").is_file() {
+        let (greedy, sampled) = melody_decode_ms(&melody_dir)?;
+        println!("melody       one bar's decode on one thread: {greedy:.3} ms greedy, {sampled:.3} ms sampled (median of 15 blocks of 20)");
+        metrics.insert("decode_ms.melody".into(), sampled.max(greedy).into());
+        metrics.insert("melody.decode_ms_greedy".into(), greedy.into());
+        metrics.insert("melody.decode_ms_sampled".into(), sampled.into());
     }
     let names = display_names(root);
     let plugins = if shipped { plugin_packages(root)? } else { Vec::new() };

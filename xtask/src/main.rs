@@ -190,13 +190,14 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Evaluate a shipped model with the Rust (tract) inference path on the held-out test split.
+    /// Evaluate a shipped model with the Rust (tract) inference path on the held-out test split
+    /// (the melody model: its two graphs through ONNX Runtime, one measure per call).
     Eval {
-        /// Model name (`activity`, `separator`; the melody model is scored by its export).
+        /// Model name (`activity`, `separator`, `drums`, `melody`).
         model: String,
-        /// Dataset folder.
-        #[arg(long, default_value = "data/synth")]
-        data: PathBuf,
+        /// Dataset folder (default data/synth; data/melody for the melody model).
+        #[arg(long)]
+        data: Option<PathBuf>,
         /// Split to evaluate.
         #[arg(long, default_value = "test")]
         split: String,
@@ -436,6 +437,8 @@ fn main() -> Result<()> {
             let json = json.unwrap_or_else(|| root.join("target/eval").join(format!("{model}.json")));
             let plot = json.with_extension("png");
             let model_dir = model_dir.unwrap_or_else(|| root.join("models").join(&model));
+            let data =
+                data.unwrap_or_else(|| PathBuf::from(if model == "melody" { "data/melody" } else { "data/synth" }));
             let opts = xtask::eval::EvalOptions {
                 data: if data.is_absolute() { data } else { root.join(data) },
                 split,

@@ -10,6 +10,7 @@ use atomic_float::AtomicF32;
 use drums_model::DrumTask;
 use dsp_core::runner::{ResultAt, StatsHandle};
 use dsp_core::{Fallback, ModelRunner, RunnerConfig, RunnerError, Task};
+use separator_model::SeparatorTask;
 
 /// Classes the plugin has controls for (the model's, in its order).
 pub const CLASSES: usize = 5;
@@ -219,9 +220,22 @@ struct Pending {
 /// Most note events waiting for their frame (a worker block of onsets plus held note-offs).
 const MAX_PENDING: usize = 256;
 
+/// The optional first stage for full mixes: the separator's own runner, whose drum stem (not
+/// the mix) feeds the drum runner. Its latency adds to the transcriber's.
+struct Separation {
+    runner: ModelRunner<SeparatorTask>,
+    /// The separator's outputs (every stem, stereo), `max_block` frames each.
+    stems: Vec<Vec<f32>>,
+    /// The mix as the separator saw it, delayed by its latency (what passes through).
+    mix: [Vec<f32>; 2],
+    /// First channel of the drum stem in `stems`.
+    drum: usize,
+}
+
 /// The transcriber on the audio thread.
 pub struct TranscriberCore<T: Task = DrumTask> {
     runner: ModelRunner<T>,
+    separation: Option<Separation>,
     shared: Arc<TranscriberShared>,
     pending: [Pending; MAX_PENDING],
     n_pending: usize,
@@ -237,9 +251,12 @@ pub struct TranscriberCore<T: Task = DrumTask> {
     flush: bool,
     /// Per class, frames added to a note's runner-timeline place (see [`Compensation`]).
     add: [u64; CLASSES],
-    /// The extra audio delay that makes room for it: a ring of `extra` frames per channel.
+    /// The extra audio delay that makes room for it: a ring of `extra` frames per channel (with
+    /// the separation stage, the drum runner's latency too: the mix passes around it).
     extra: [Vec<f32>; 2],
     extra_pos: usize,
+    /// The timing compensation's extra latency alone.
+    comp_extra: usize,
 }
 
 /// The model's timing compensation at the host rate ([`drums_model::DrumFields::timing_compensation`]):
@@ -274,12 +291,9 @@ impl<T: Task> TranscriberCore<T> {
             return Err(RunnerError::Config(format!("the transcriber takes 1 or 2 channels, not {channels}")));
         }
         let runner = ModelRunner::spawn(cfg, task)?;
-        shared.latency.store(runner.latency() as u64 + comp.extra, Ordering::Relaxed);
-        if let Ok(mut s) = shared.stats.lock() {
-            *s = Some(runner.stats());
-        }
-        Ok(TranscriberCore {
+        let core = TranscriberCore {
             runner,
+            separation: None,
             shared,
             pending: [Pending { at: 0, on: false, key: 0, velocity: 0 }; MAX_PENDING],
             n_pending: 0,
@@ -292,19 +306,68 @@ impl<T: Task> TranscriberCore<T> {
             add: comp.add,
             extra: [vec![0.0; comp.extra as usize], vec![0.0; comp.extra as usize]],
             extra_pos: 0,
-        })
+            comp_extra: comp.extra as usize,
+        };
+        core.publish();
+        Ok(core)
     }
 
-    /// Total latency in host frames (report it to the host): the runner's and the timing
-    /// compensation's.
+    /// Like [`new`](Self::new), with the separator's drum stem first (for full mixes): the
+    /// `separator` task runs on its own runner (same mode and rate), the drum runner hears its
+    /// drum stem, the mix passes through delayed by both latencies and the compensation.
+    pub fn with_separation(
+        task: T,
+        separator: SeparatorTask,
+        cfg: RunnerConfig,
+        shared: Arc<TranscriberShared>,
+        comp: Compensation,
+    ) -> Result<Self, RunnerError> {
+        let drum = separator
+            .stems()
+            .iter()
+            .position(|s| s == "drums")
+            .ok_or_else(|| RunnerError::Config("the separator has no drums stem".into()))?;
+        let mut sep_cfg = cfg.clone();
+        sep_cfg.fallback = Fallback::Silence;
+        sep_cfg.delayed_input = true;
+        let max_block = cfg.max_block;
+        let stems = (0..separator.out_channels()).map(|_| vec![0.0; max_block]).collect();
+        let sep = ModelRunner::spawn(sep_cfg, separator)?;
+        let mut core = Self::new(task, cfg, shared, comp)?;
+        let ring = core.runner.latency() + core.comp_extra;
+        core.extra = [vec![0.0; ring], vec![0.0; ring]];
+        core.separation =
+            Some(Separation { runner: sep, stems, mix: [vec![0.0; max_block], vec![0.0; max_block]], drum: 2 * drum });
+        core.publish();
+        Ok(core)
+    }
+
+    /// Writes the latency and the drum runner's counters where the editor reads them.
+    fn publish(&self) {
+        self.shared.latency.store(self.latency() as u64, Ordering::Relaxed);
+        if let Ok(mut s) = self.shared.stats.lock() {
+            *s = Some(self.runner.stats());
+        }
+    }
+
+    /// Whether the separator's drum stem feeds the transcription.
+    pub fn separates(&self) -> bool {
+        self.separation.is_some()
+    }
+
+    /// Total latency in host frames (report it to the host): the separator's (when it runs
+    /// first), the drum runner's and the timing compensation's.
     pub fn latency(&self) -> usize {
-        self.runner.latency() + self.extra[0].len()
+        self.separation.as_ref().map_or(0, |s| s.runner.latency()) + self.runner.latency() + self.comp_extra
     }
 
     /// Forgets the history (host reset, transport discontinuity); notes still held are
     /// released at the start of the next block.
     pub fn reset(&mut self) {
         self.runner.audio().reset();
+        if let Some(s) = &mut self.separation {
+            s.runner.audio().reset();
+        }
         self.extra.iter_mut().for_each(|r| r.fill(0.0));
         self.flush = true;
     }
@@ -353,7 +416,23 @@ impl<T: Task> TranscriberCore<T> {
             let start = self.clock;
             {
                 let last = io.len().min(2) - 1;
-                let input: [&[f32]; 2] = [&io[0][done..done + len], &io[last][done..done + len]];
+                let mut input: [&[f32]; 2] = [&io[0][done..done + len], &io[last][done..done + len]];
+                if let Some(sep) = &mut self.separation {
+                    // Mono: the separator hears the channel on both sides.
+                    let mut outs: [&mut [f32]; 16] = Default::default();
+                    let n_out = sep.stems.len().min(16);
+                    for (o, v) in outs.iter_mut().zip(sep.stems.iter_mut()) {
+                        *o = &mut v[..len];
+                    }
+                    let [ma, mb] = &mut sep.mix;
+                    sep.runner.audio().process_timed(
+                        &input,
+                        &mut outs[..n_out],
+                        &mut [&mut ma[..len], &mut mb[..len]],
+                        |_, _| {},
+                    );
+                    input = [&sep.stems[sep.drum][..len], &sep.stems[sep.drum + 1][..len]];
+                }
                 let [a, b] = &mut self.delayed;
                 let mut delayed: [&mut [f32]; 2] = [&mut a[..len], &mut b[..len]];
                 let (shared, pending, n_pending) = (&self.shared, &mut self.pending, &mut self.n_pending);
@@ -390,13 +469,20 @@ impl<T: Task> TranscriberCore<T> {
             }
             let n_extra = self.extra[0].len();
             for (c, ch) in io.iter_mut().enumerate().take(channels) {
+                // What passes through: the input as the drum runner saw it, or with the
+                // separation stage the mix as the separator saw it (then the ring delays it
+                // by the drum runner's latency too).
+                let source = match &self.separation {
+                    Some(sep) => &sep.mix[c][..len],
+                    None => &self.delayed[c][..len],
+                };
                 if n_extra == 0 {
-                    ch[done..done + len].copy_from_slice(&self.delayed[c][..len]);
+                    ch[done..done + len].copy_from_slice(source);
                     continue;
                 }
                 // The compensation's extra delay.
                 let ring = &mut self.extra[c];
-                for (i, (y, x)) in ch[done..done + len].iter_mut().zip(&self.delayed[c][..len]).enumerate() {
+                for (i, (y, x)) in ch[done..done + len].iter_mut().zip(source).enumerate() {
                     let p = (self.extra_pos + i) % n_extra;
                     *y = ring[p];
                     ring[p] = *x;

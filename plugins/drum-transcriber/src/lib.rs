@@ -22,6 +22,7 @@ use drums_model::{DrumControls, DrumTask};
 use dsp_core::{Model, ModelCard, ModelSource, RunnerConfig};
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
+use separator_model::{Controls, SeparatorFields, SeparatorTask};
 
 use crate::core::{Compensation, NoteOut, NoteSettings, TranscriberCore, TranscriberShared, CLASSES};
 use crate::params::{TranscriberParams, CARD_CLASSES};
@@ -35,6 +36,8 @@ pub struct DrumTranscriber {
     shared: Arc<TranscriberShared>,
     /// The loaded model and the folder it came from ("" = built-in).
     model: Option<(String, Model)>,
+    /// The separator's model, loaded the first time "separate drums first" is on.
+    separator: Option<Model>,
     core: Option<(TranscriberCore, Arc<DrumControls>)>,
     /// The card's tuned thresholds, which the sensitivities scale.
     base_thresholds: [f32; CLASSES],
@@ -48,6 +51,7 @@ impl Default for DrumTranscriber {
             params: Arc::new(TranscriberParams::default()),
             shared: TranscriberShared::new(),
             model: None,
+            separator: None,
             core: None,
             base_thresholds: [0.5; CLASSES],
             sounding_channel: 9,
@@ -76,6 +80,12 @@ impl DrumTranscriber {
         }
     }
 
+    /// The Stem Separator's built-in model (`models/separator`), for "separate drums first".
+    pub fn load_separator() -> Result<Model, String> {
+        let card = ModelCard::from_json(separator_model::CARD).map_err(|e| format!("separator card: {e}"))?;
+        Model::load(&ModelSource::Embedded(separator_model::MODEL), card).map_err(|e| format!("separator model: {e}"))
+    }
+
     fn set_status(&self, text: String) {
         if let Ok(mut s) = self.shared.status.lock() {
             *s = text;
@@ -99,9 +109,36 @@ impl DrumTranscriber {
         let controls = task.controls();
         let (add, extra) = task.fields().timing_compensation(CLASSES, cfg.host_rate as f32);
         let comp = Compensation::new(&add, extra);
+        if self.params.separate_first.load(Ordering::Relaxed) {
+            match self.separator_task() {
+                Ok(sep) => {
+                    let core = TranscriberCore::with_separation(task, sep, cfg, self.shared.clone(), comp)
+                        .map_err(|e| e.to_string())?;
+                    self.set_status(format!("{status}; separating the drums first"));
+                    return Ok((core, controls));
+                }
+                Err(e) => {
+                    // The drum track itself is still transcribed; the editor says why not the stem.
+                    let core = TranscriberCore::new(task, cfg, self.shared.clone(), comp).map_err(|e| e.to_string())?;
+                    self.set_status(format!("{status}; not separating the drums first: {e}"));
+                    return Ok((core, controls));
+                }
+            }
+        }
         let core = TranscriberCore::new(task, cfg, self.shared.clone(), comp).map_err(|e| e.to_string())?;
         self.set_status(status);
         Ok((core, controls))
+    }
+
+    fn separator_task(&mut self) -> Result<SeparatorTask, String> {
+        if self.separator.is_none() {
+            self.separator = Some(Self::load_separator()?);
+        }
+        let model = self.separator.as_ref().ok_or("no separator")?;
+        let card = model.card().clone();
+        let fields = SeparatorFields::from_card(&card).map_err(|e| format!("separator card: {e}"))?;
+        SeparatorTask::new(model.fork().map_err(|e| e.to_string())?, Controls::new(&card, &fields))
+            .map_err(|e| format!("separator: {e}"))
     }
 
     fn settings(&self) -> NoteSettings {

@@ -1,5 +1,6 @@
 //! The Drum Transcriber's parameters. Callbacks never do work; the audio thread reads values.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use nice_plug::prelude::*;
@@ -94,6 +95,10 @@ pub struct TranscriberParams {
     /// (read at activation).
     #[persist = "model-dir"]
     pub model_dir: Arc<Mutex<String>>,
+    /// Full mixes: run the Stem Separator's model first and transcribe its drum stem (more
+    /// latency and CPU; read at activation, like the model folder).
+    #[persist = "separate-first"]
+    pub separate_first: Arc<AtomicBool>,
     #[nested(id_prefix = "kick", group = "Kick")]
     pub kick: ClassParams,
     #[nested(id_prefix = "snare", group = "Snare")]
@@ -120,6 +125,7 @@ impl Default for TranscriberParams {
         TranscriberParams {
             editor_state: EguiEditorState::from_size(nice_plug::editor::dpi::LogicalSize::new(820.0, 560.0), 1.0),
             model_dir: Arc::new(Mutex::new(String::new())),
+            separate_first: Arc::new(AtomicBool::new(false)),
             kick: ClassParams::new("Kick", DEFAULT_KEYS[0]),
             snare: ClassParams::new("Snare", DEFAULT_KEYS[1]),
             hihat: ClassParams::new("Hi-hat", DEFAULT_KEYS[2]),

@@ -252,6 +252,16 @@ pub type DrumSong = ([Vec<f32>; 2], Vec<(f64, &'static str)>);
 /// Composes and renders one training-timbre song and returns its drum stem with every drum hit
 /// in it, for tests and demos; `None` when the song has no drums.
 pub fn render_drum_song(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> Result<Option<DrumSong>> {
+    Ok(render_drum_mix(seed, seconds, rate, sf2_dir)?.map(|(_, stem, hits)| (stem, hits)))
+}
+
+/// Like [`render_drum_song`], with the song's whole stereo mix first: (mix, drum stem, hits).
+pub fn render_drum_mix(
+    seed: u64,
+    seconds: f64,
+    rate: u32,
+    sf2_dir: &Path,
+) -> Result<Option<([Vec<f32>; 2], [Vec<f32>; 2], Vec<(f64, &'static str)>)>> {
     let set = TimbreSet::training(sf2_dir)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut song = compose::compose(&mut rng, seconds);
@@ -267,5 +277,5 @@ pub fn render_drum_song(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> R
         .map(|n| (n.start, classes::drum_keys::class(n.key)))
         .collect();
     hits.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok(Some((stem, hits)))
+    Ok(Some((r.mix, stem, hits)))
 }

@@ -3,7 +3,7 @@
 //! comparison variant), and `cargo xtask eval drums`: the plugin's own path (the drum task in
 //! the model runner at the file's rate, notes placed by [`dsp_core::runner::ResultAt`] as the
 //! plugin places them, minus the latency the host compensates) over a split's drum stems and
-//! whole mixes, scored with mir_eval's 50 ms window, plus the timing error of every matched
+//! whole mixes (and the mixes through the separator's drum stem first), scored with mir_eval's 50 ms window, plus the timing error of every matched
 //! note; and the runner cost for `cargo xtask bench`.
 
 use std::path::Path;
@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use drums_model::{DrumFields, DrumTask};
 use dsp_core::{Model, ModelCard, ModelRunner, RunnerConfig};
+use separator_model::{run_offline, Controls, SeparatorFields, SeparatorTask};
 
 use super::ModelTools;
 use crate::audio::read_wav;
@@ -77,7 +78,42 @@ pub fn transcribe(model: &Model, audio: &[Vec<f32>], rate: u32) -> Result<Vec<Ve
     Ok(out)
 }
 
-/// `cargo xtask eval drums`: the split's drum stems and its whole mixes.
+/// The separator's drum stem of a stereo mix at the separator's rate (the plugin's
+/// "separate drums first" path): the gated masks, as the Stem Separator plays them.
+pub struct DrumStem {
+    task: SeparatorTask,
+    channel: usize,
+}
+
+impl DrumStem {
+    /// From a separator model folder (`models/separator`); None when it has no such model.
+    pub fn from_dir(dir: &Path) -> Result<Option<Self>> {
+        if !dir.join("card.json").is_file() {
+            return Ok(None);
+        }
+        let card = ModelCard::from_path(dir.join("card.json"))?;
+        let fields = SeparatorFields::from_card(&card)?;
+        let model = Model::from_path(dir.join("model.onnx"), card.clone())?;
+        let task = SeparatorTask::new(model, Controls::new(&card, &fields))?;
+        let stem = task.stems().iter().position(|s| s == "drums").context("the separator has no drums stem")?;
+        Ok(Some(DrumStem { task, channel: 2 * stem }))
+    }
+
+    /// The drum stem (stereo) of `mix`, which must be stereo at the separator's rate.
+    pub fn separate(&mut self, mix: &[Vec<f32>], rate: u32) -> Result<Vec<Vec<f32>>> {
+        use dsp_core::runner::Task;
+        anyhow::ensure!(
+            mix.len() == 2 && rate == self.task.sample_rate(),
+            "the separator needs stereo at {} Hz",
+            self.task.sample_rate()
+        );
+        let (mut out, _) = run_offline(&mut self.task, [&mix[0], &mix[1]]);
+        Ok(out.drain(self.channel..self.channel + 2).collect())
+    }
+}
+
+/// `cargo xtask eval drums`: the split's drum stems and its whole mixes, and the mixes through
+/// the separator's drum stem first when `models/separator` exists.
 fn eval_drums(root: &Path, opts: &EvalOptions) -> Result<()> {
     let diff = golden::check_golden(&opts.model_dir)?;
     println!("tract reproduces the export's golden outputs (max abs diff {diff:.1e})");
@@ -89,7 +125,9 @@ fn eval_drums(root: &Path, opts: &EvalOptions) -> Result<()> {
     let mut metrics = serde_json::Map::new();
     let mut used = 0;
     let mut seconds = 0.0;
-    for source in ["drums", "mix"] {
+    let mut separator = DrumStem::from_dir(&root.join("models/separator"))?;
+    let sources: &[&str] = if separator.is_some() { &["drums", "mix", "sep"] } else { &["drums", "mix"] };
+    for &source in sources {
         let mut counts = vec![OnsetCounts::default(); card.classes.len()];
         for song in &songs {
             let dir = SplitIndex::song_dir(opts, song);
@@ -108,7 +146,10 @@ fn eval_drums(root: &Path, opts: &EvalOptions) -> Result<()> {
                 used += 1;
                 seconds += a.frames() as f64 / a.sample_rate as f64;
             }
-            let est = transcribe(&model, &a.channels, a.sample_rate)?;
+            let est = match (source, separator.as_mut()) {
+                ("sep", Some(sep)) => transcribe(&model, &sep.separate(&a.channels, a.sample_rate)?, a.sample_rate)?,
+                _ => transcribe(&model, &a.channels, a.sample_rate)?,
+            };
             for (c, name) in card.classes.iter().enumerate() {
                 let mut refs: Vec<f64> =
                     hits.iter().filter(|h| h["class"] == name.as_str()).filter_map(|h| h["time"].as_f64()).collect();
@@ -116,7 +157,11 @@ fn eval_drums(root: &Path, opts: &EvalOptions) -> Result<()> {
                 counts[c].add(&refs, &est[c]);
             }
         }
-        let prefix = if source == "drums" { "" } else { "mix." };
+        let prefix = match source {
+            "drums" => "",
+            "mix" => "mix.",
+            _ => "sep.",
+        };
         let mut errors = Vec::new();
         for (c, name) in card.classes.iter().enumerate() {
             let (f, p, r) = counts[c].prf();
@@ -143,14 +188,15 @@ fn eval_drums(root: &Path, opts: &EvalOptions) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     let get = |k: &str| metrics.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
-    println!("{:<8} {:>7} {:>7} {:>7} {:>9}", "class", "F", "P", "R", "F (mix)");
+    println!("{:<8} {:>7} {:>7} {:>7} {:>9} {:>15}", "class", "F", "P", "R", "F (mix)", "F (mix, sep.)");
     for name in &card.classes {
         println!(
-            "{name:<8} {:>7.3} {:>7.3} {:>7.3} {:>9.3}",
+            "{name:<8} {:>7.3} {:>7.3} {:>7.3} {:>9.3} {:>15.3}",
             get(&format!("f.{name}")),
             get(&format!("p.{name}")),
             get(&format!("r.{name}")),
-            get(&format!("f.mix.{name}"))
+            get(&format!("f.mix.{name}")),
+            get(&format!("f.sep.{name}"))
         );
     }
     println!(

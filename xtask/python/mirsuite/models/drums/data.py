@@ -53,6 +53,9 @@ class DrumSong:
         with open(os.path.join(self.dir, "meta.json")) as f:
             meta = json.load(f)
         self.onset_list = meta.get("drum_onsets", [])
+        # The drum track's timbre is the first entry ("font:preset [chain]" or "hydrogen:Kit").
+        timbres = meta.get("timbres") or []
+        self.kit = timbres[0].split(" [")[0] if timbres and meta.get("present", [False])[0] else None
         self.path = os.path.join(self.dir, "stems", "drums.wav") if source == "drums" else os.path.join(self.dir, "mix.wav")
         self._audio = None
 
@@ -84,6 +87,56 @@ def load_songs(root: str, split: str, limit: int = 0, source: str = "drums"):
     if not songs:
         raise SystemExit(f"{root} has no {split} songs with drums (render with `cargo xtask dataset --stems`)")
     return songs
+
+
+def held_out_kits(root: str, count: int) -> list:
+    """`count` training drum kits held out of training to select and tune on (`--val-kits`):
+    the val songs share the training kits, so they cannot show what helps on a kit never heard.
+    Picked seeded, round-robin over the kit sources (each SoundFont, the Hydrogen kits), among
+    kits with at least 4 training songs, so the held-out set spans the sources."""
+    if count <= 0:
+        return []
+    songs = load_songs(root, "train")
+    per = {}
+    for s in songs:
+        per.setdefault(s.kit, 0)
+        per[s.kit] += 1
+    by_source = {}
+    for kit in sorted(k for k, n in per.items() if k and n >= 4):
+        by_source.setdefault(kit.split(":")[0], []).append(kit)
+    rng = np.random.default_rng(0)
+    for kits in by_source.values():
+        rng.shuffle(kits)
+    picked, sources = [], sorted(by_source)
+    while len(picked) < count and any(by_source.values()):
+        for src in sources:
+            if by_source[src] and len(picked) < count:
+                picked.append(by_source[src].pop())
+    return sorted(picked)
+
+
+def training_songs(args) -> list:
+    """The training split's drum songs, less those of the held-out kits (`--val-kits`), plus
+    the drum stems of `--extra` datasets' training splits (unlabeled audio for the
+    student-teacher variant: their onsets are never read)."""
+    out = set(held_out_kits(args.data, getattr(args, "val_kits", 0)))
+    songs = [s for s in load_songs(args.data, "train", args.max_songs) if s.kit not in out]
+    for extra in getattr(args, "extra", None) or []:
+        more = [s for s in load_songs(extra, "train", args.max_songs) if s.kit not in out]
+        print(f"{len(more)} more drum stems from {extra} (unlabeled)", flush=True)
+        songs += more
+    return songs
+
+
+def selection_songs(root: str, val_kits: int = 0, limit: int = 0) -> list:
+    """The songs that select a run and tune its peak picker: the val split, or with
+    `--val-kits N` the songs of N training kits held out of training (training and val
+    songs with those kits), so selection sees kits the model never heard."""
+    if val_kits <= 0:
+        return load_songs(root, "val", limit)
+    kits = set(held_out_kits(root, val_kits))
+    songs = [s for split in ("val", "train") for s in load_songs(root, split) if s.kit in kits]
+    return songs[:limit] if limit else songs
 
 
 def load_templates(folder: str) -> torch.Tensor:
@@ -132,7 +185,7 @@ def tilt(x: np.ndarray, db: float, corner: float = 1000.0) -> np.ndarray:
 
 
 def batches(args, rng):
-    songs = load_songs(args.data, "train", args.max_songs)
+    songs = training_songs(args)
     audio = [s.audio() for s in songs]
     onsets = [onset_samples(s) for s in songs]
     n = int(args.crop * RATE)

@@ -27,11 +27,18 @@ from ...stream import ChanNorm
 from ...onnxexport import OPSET, TOLERANCE, export_step, stream_golden
 from . import metrics
 from .config import CLASSES, COMPONENT_CLASS, COMPONENTS, DEFAULT_KEYS, FMAX, FMIN, HOP, LOOKAHEAD, N_FFT, N_MELS, RATE, SPARSE_HALF
-from .data import adapt_files, features, load_songs, read_mono
+from .data import adapt_files, features, held_out_kits, read_mono, selection_songs
 from .net import K, Step, activations, macs_per_frame, params
 from .readme import write_readme
 
 GOLDEN_FRAMES = 4
+
+
+def selection_text(targs) -> str:
+    n = getattr(targs, "val_kits", 0)
+    if n > 0:
+        return f"the songs of {n} training kits held out of training: {', '.join(held_out_kits(targs.data, n))}"
+    return "the val split, which shares the training kits"
 
 
 def spec(name, shape):
@@ -44,17 +51,29 @@ def supervised(targs) -> bool:
 
 def loss_args(targs) -> str:
     aug = "".join(f" --{k} {getattr(targs, k)}" for k in ("speed", "tilt") if getattr(targs, k, 0.0) > 0)
+    if getattr(targs, "val_kits", 0) > 0:
+        aug += f" --val-kits {targs.val_kits}"
+    if getattr(targs, "teacher", None):
+        aug += f" --teacher {targs.teacher} --teacher-weight {targs.teacher_weight} --recon-weight {targs.recon_weight}"
+        aug += "".join(f" --extra {e}" for e in getattr(targs, "extra", []) or [])
     if not supervised(targs):
         return aug
     return f" --recon-weight {targs.recon_weight} --label-weight {targs.label_weight} --pos-weight {targs.pos_weight}" + aug
 
 
 def task_text(targs) -> str:
-    how = "supervised on the renderer's onset labels" if supervised(targs) else "DrummerNet-style, trained without labels"
+    if supervised(targs):
+        how = "supervised on the renderer's onset labels"
+    elif getattr(targs, "teacher", None):
+        how = "a student of an unsupervised DrummerNet teacher, trained without labels"
+    else:
+        how = "DrummerNet-style, trained without labels"
     return f"streaming drum transcription ({how}): sparse activations per drum component, peak-picked to onsets per class"
 
 
 def labels_text(targs) -> str:
+    if getattr(targs, "teacher", None) and not supervised(targs):
+        return f"no transcription labels: {targs.teacher_weight} x the relative L1 distance between the student's activations and the teacher's ({targs.teacher}) on the same drum-stem crops (its soft targets)" + (f" plus {targs.recon_weight} x DrummerNet's rebuild loss" if targs.recon_weight > 0 else "")
     if not supervised(targs):
         return "no transcription labels: the loss compares each drum-stem crop with its rebuild by the fixed synthesizer"
     rebuild = f" plus {targs.recon_weight} x DrummerNet's rebuild loss" if targs.recon_weight > 0 else " (no rebuild loss)"
@@ -90,7 +109,7 @@ def main(argv=None):
     else:
         if not args.data:
             raise SystemExit("--data is required (the val split tunes the thresholds)")
-        val = load_songs(args.data, "val", args.val_songs)
+        val = selection_songs(args.data, getattr(targs, "val_kits", 0), args.val_songs)
         audio = val[0].audio()
     feat = torch.from_numpy(features(audio))
     t0 = feat.shape[1] // 2
@@ -151,7 +170,7 @@ def main(argv=None):
         "picker": {"floor": metrics.FLOOR, "gap_frames": metrics.GAP, "decay_per_frame": metrics.DECAY, "rule": "a frame is an onset when its class activation (the largest of the class's components) is >= the frame before and > the frame after, >= floor, >= threshold x the class's peak envelope (running maximum decaying per frame) and gap_frames after the class's previous onset"},
         "onset_offset_ms": offsets,
         "onset_offset_rule": "per class the median signed error (estimate - reference, ms) of the matched val onsets with the tuned thresholds; the plugin places each note this much earlier (and reports that much more latency)",
-        "threshold_tuning": {"rule": "per class the grid threshold with the best pooled onset F (mir_eval, 50 ms) on the val drum stems", "grid": metrics.GRID.tolist(), "val_f": table},
+        "threshold_tuning": {"rule": "per class the grid threshold with the best pooled onset F (mir_eval, 50 ms) on the selection songs' drum stems (" + selection_text(targs) + ")", "grid": metrics.GRID.tolist(), "val_f": table},
         "lookahead_frames": LOOKAHEAD,
         "sparse_half": SPARSE_HALF,
         "state_len": S,

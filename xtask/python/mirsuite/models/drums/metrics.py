@@ -144,7 +144,7 @@ def main(argv=None):
     import os
 
     from . import nmfd
-    from .data import load_songs, load_templates
+    from .data import load_songs, load_templates, selection_songs
 
     ap = argparse.ArgumentParser(prog="mirsuite.metrics drums")
     ap.add_argument("--merge-plugin", default=None, help="put this `cargo xtask eval drums` JSON into --card (metrics.plugin.<split>) and stop")
@@ -163,7 +163,8 @@ def main(argv=None):
         ap.error("--run and --data are required")
     model, targs = load_run(a.run)
     w = nmfd.spectral_templates(load_templates(a.templates or targs.templates).numpy())
-    val = load_songs(a.data, "val", a.max_songs)
+    # Thresholds (the model's and NMF-D's) are tuned on the songs the run was selected on.
+    val = selection_songs(a.data, getattr(targs, "val_kits", 0), a.max_songs)
     songs = load_songs(a.data, a.split, a.max_songs, source=a.source)
     v_acts, v_refs = run_songs(model, val)
     thr, table = tune_thresholds(v_acts, v_refs)

@@ -18,6 +18,17 @@ components', at most 1) and the renderer's onset frames (the frames next to an o
 out of the loss: the time-wise sparsemax keeps one peak per onset); `--recon-weight 0` drops
 the rebuild loss for a purely supervised model.
 
+`--val-kits N` holds N training kits out of training (`data.held_out_kits`: seeded, spread over
+the SoundFonts and the Hydrogen kits) and selects best.pt on their songs; the export tunes the
+peak picker on the same songs. The val split shares the training kits, so it cannot show what
+helps on a kit the model never heard (the augmentation runs scored lower there and higher on
+the held-out test kits).
+
+`--teacher RUN` is the student-teacher variant (the research's unlabeled-data idea): a trained
+run (the unsupervised DrummerNet) labels every crop on the fly and the student learns its soft
+activations (`--teacher-weight` × the relative L1 distance; no labels), optionally on more
+varied audio than the teacher saw (`--speed`, `--tilt`).
+
 `--adapt DIR` fine-tunes an exported model (`--init`, default models/drums/weights.pt) on a
 folder of unlabeled drum recordings: the rebuild loss (with the training kits, or the user's
 one-shots with `--kit DIR`) plus `--teacher-weight` × the relative L1 distance between the
@@ -51,9 +62,12 @@ def add_args(ap):
     ap.add_argument("--speed", type=float, default=0.0, help="augmentation: crops play up to this fraction faster or slower (varispeed; 0: off)")
     ap.add_argument("--tilt", type=float, default=0.0, help="augmentation: spectral tilt around 1 kHz of up to ± this many dB (0: off)")
     ap.add_argument("--adapt", default=None, metavar="DIR", help="fine-tune the shipped model (--init, default models/drums/weights.pt) without labels on a folder of your own drum recordings (WAV)")
-    ap.add_argument("--teacher-weight", type=float, default=1.0, help="with --adapt: weight of the pull toward the base model's activations on the same crops (its soft targets; 0: the rebuild alone)")
+    ap.add_argument("--teacher-weight", type=float, default=1.0, help="with --adapt or --teacher: weight of the pull toward the teacher's activations on the same crops (its soft targets; --adapt's teacher is the base model; 0: the rebuild alone)")
     ap.add_argument("--kit", default=None, metavar="DIR", help="with --adapt: your kit's one-shots (kick.wav, snare.wav, hihat.wav, open-hihat.wav, tom.wav, crash.wav, ride.wav) as the synthesizer's only kit")
     ap.add_argument("--val-songs", type=int, default=24, help="val songs scored at each validation")
+    ap.add_argument("--val-kits", type=int, default=0, help="hold this many training kits out of training and select and tune on their songs (0: the val split, which shares the training kits)")
+    ap.add_argument("--extra", action="append", default=[], metavar="DIR", help="with --teacher: another rendered dataset whose training drum stems the student also learns from (unlabeled: their onsets are never read)")
+    ap.add_argument("--teacher", default=None, metavar="RUN", help="student-teacher: a trained run (its best.pt) whose activations on each crop are the student's soft targets, weighted by --teacher-weight (no labels needed)")
 
 
 def build(args):
@@ -78,13 +92,24 @@ def build(args):
             p.requires_grad_(False)
         model.__dict__["teacher"] = teacher.eval()
     else:
+        if args.extra and (args.label_weight > 0 or not args.teacher):
+            raise SystemExit("--extra is unlabeled audio for the student-teacher variant: it needs --teacher and no --label-weight")
         init_stats(model, args)
+        if args.teacher:
+            # Student-teacher (the research's unlabeled-data idea): a trained model labels the
+            # crops on the fly and the student learns its soft activations.
+            from .metrics import load_run
+
+            teacher, _ = load_run(args.teacher)
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            model.__dict__["teacher"] = teacher.eval()
     n = int(0.5 * RATE)
     model.register_buffer("templates", data.load_kit(args.kit, n) if args.kit else load_templates(args.templates), persistent=False)
     model.cqt = OnsetCQT()
     model.onset_weight = args.onset_weight
     model.recon_weight, model.label_weight, model.pos_weight = args.recon_weight, args.label_weight, args.pos_weight
-    model.teacher_weight = args.teacher_weight if args.adapt else 0.0
+    model.teacher_weight = args.teacher_weight if (args.adapt or args.teacher) else 0.0
     return model
 
 
@@ -160,7 +185,8 @@ def validate(model, args, dev):
     if args.adapt:
         return validate_rebuild(model, args, dev)
     if args.data not in _VAL:
-        _VAL[args.data] = load_songs(args.data, "val", args.val_songs)
+        _VAL[args.data] = data.selection_songs(args.data, args.val_kits, args.val_songs)
+        print(f"selecting on {len(_VAL[args.data])} songs" + (f" of the held-out kits {data.held_out_kits(args.data, args.val_kits)}" if args.val_kits else " of the val split"), flush=True)
     return metrics.quick_scores(model.cpu() if dev.type != "cpu" else model, _VAL[args.data])
 
 

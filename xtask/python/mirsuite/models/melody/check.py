@@ -1,6 +1,6 @@
 """Checks of the melody data and attributes that CI runs (`python -m mirsuite.models.melody.check`):
 dMelodies has its 1,354,752 distinct melodies with the specified pitches, the attributes give
-hand-computed values, and folk tunes are cut into measures as documented (pickup padded, ties
+hand-computed values (and their differentiable mirror the same), and folk tunes are cut into measures as documented (pickup padded, ties
 held, other metres and off-grid rhythms refused)."""
 
 import numpy as np
@@ -45,6 +45,24 @@ def check_attributes():
     assert tok[0, 0] == FIRST_PITCH + 60 - LOWEST and tok[0, 1] == HOLD and tok[0, 23] == REST and tok[2, 0] == REST
 
 
+def check_soft_attributes():
+    """The differentiable attributes of one-hot measures equal the hard ones (random measures
+    and the hand-computed ones above)."""
+    import torch
+
+    from .net import soft_attributes
+    from .tokens import VOCAB
+
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, VOCAB, size=(512, 24))
+    t[:128] = np.where(rng.random((128, 24)) < 0.8, rng.integers(0, 2, size=(128, 24)), t[:128])  # sparse measures
+    m = np.full((2, 24), -1)
+    m[0, 2], m[0, 8] = 72, 60
+    t = np.concatenate([t, to_tokens(m)])
+    soft = soft_attributes(torch.nn.functional.one_hot(torch.from_numpy(t.astype(np.int64)), VOCAB).double()).numpy()
+    assert np.allclose(soft, attributes(t), atol=1e-6), np.abs(soft - attributes(t)).max(axis=0)
+
+
 def check_folk():
     from music21 import converter
 
@@ -63,6 +81,7 @@ def check_folk():
 
 def main(argv=None):
     check_attributes()
+    check_soft_attributes()
     check_folk()
     check_dmelodies()
     print("melody data: dMelodies 1,354,752 distinct melodies, attributes and folk measures as specified")

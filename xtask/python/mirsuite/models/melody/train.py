@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import dmelodies, folk, metrics
-from .net import MeasureVAE, ar_loss, cycle_loss, kl
+from .net import MeasureVAE, ar_loss, attribute_loss, cycle_loss, kl
 from .tokens import TICKS, VOCAB, attributes, shift_range, to_tokens
 
 SELECT = "score"
@@ -31,6 +31,7 @@ def add_args(ap):
     ap.add_argument("--gamma", type=float, default=1.0, help="attribute-regularization weight (0: a plain VAE)")
     ap.add_argument("--delta", type=float, default=10.0, help="AR-VAE's tanh spread")
     ap.add_argument("--cycle", type=float, default=0.0, help="slider-consistency weight (0: off): the decoder is asked to decode swapped regularized dims into measures the encoder reads back as asked")
+    ap.add_argument("--attr-weight", type=float, default=0.0, help="slider-fidelity weight (0: off): the decoder is asked to decode swapped regularized dims into measures whose true attributes are the donors' (no learned judge)")
     ap.add_argument("--teacher-prob", type=float, default=0.5, help="probability that a batch is teacher-forced (else fed its own argmax)")
     ap.add_argument("--val-bars", type=int, default=4096, help="val measures scored at each validation")
 
@@ -45,6 +46,7 @@ def build(args):
     # The loss weights ride on the model (the loop calls loss(model, batch)).
     model.beta, model.gamma, model.delta = args.beta, args.gamma, args.delta
     model.cycle = args.cycle
+    model.attr_weight = getattr(args, "attr_weight", 0.0)
     return model
 
 
@@ -115,6 +117,8 @@ def loss(model, batch):
         total = total + model.gamma * reg
         if model.cycle > 0:
             total = total + model.cycle * cycle_loss(model, z, attrs.shape[1])
+        if model.attr_weight > 0:
+            total = total + model.attr_weight * attribute_loss(model, z, attrs)
     return total
 
 

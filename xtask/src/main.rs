@@ -216,9 +216,11 @@ enum Command {
         /// Evaluate only these songs of the split (comma-separated folder names).
         #[arg(long, value_delimiter = ',')]
         songs: Vec<String>,
-        /// Tune the per-class thresholds of every response setting (averaging 0, 0.5, 1 and
-        /// 2 s) on this split (use `--split val`, never test) and write them into the card's
-        /// `responses`, with `--averaging` as the default.
+        /// Tune on this split (use `--split val`, never test). Activity: the per-class thresholds
+        /// of every response setting (averaging 0, 0.5, 1 and 2 s) into the card's `responses`,
+        /// with `--averaging` as the default. Drums: the timing compensation, measured through
+        /// the plugin's own path (per class the median signed error of the matched notes is
+        /// added to the card's `onset_offset_ms`).
         #[arg(long)]
         tune: bool,
         /// With --tune: the card's default averaging time in seconds.

@@ -255,13 +255,11 @@ pub fn render_drum_song(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> R
     Ok(render_drum_mix(seed, seconds, rate, sf2_dir)?.map(|(_, stem, hits)| (stem, hits)))
 }
 
-/// Like [`render_drum_song`], with the song's whole stereo mix first: (mix, drum stem, hits).
-pub fn render_drum_mix(
-    seed: u64,
-    seconds: f64,
-    rate: u32,
-    sf2_dir: &Path,
-) -> Result<Option<([Vec<f32>; 2], [Vec<f32>; 2], Vec<(f64, &'static str)>)>> {
+/// A whole stereo mix with its drum stem and hits: (mix, drum stem, hits).
+pub type DrumMix = ([Vec<f32>; 2], [Vec<f32>; 2], Vec<(f64, &'static str)>);
+
+/// Like [`render_drum_song`], with the song's whole stereo mix first.
+pub fn render_drum_mix(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> Result<Option<DrumMix>> {
     let set = TimbreSet::training(sf2_dir)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut song = compose::compose(&mut rng, seconds);

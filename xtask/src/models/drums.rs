@@ -172,6 +172,9 @@ fn eval_drums(root: &Path, opts: &EvalOptions) -> Result<()> {
                 errors.extend_from_slice(&counts[c].errors);
             }
         }
+        if source == "drums" && opts.tune.is_some() {
+            return calibrate_timing(opts, &card, &counts);
+        }
         if source == "drums" {
             metrics.insert("timing_ms.median".into(), abs_quantile_ms(&errors, 0.5).into());
             metrics.insert("timing_ms.p95".into(), abs_quantile_ms(&errors, 0.95).into());
@@ -222,6 +225,40 @@ fn eval_drums(root: &Path, opts: &EvalOptions) -> Result<()> {
             .arg(&opts.data);
         python::run(cmd, "mirsuite.metrics drums --merge-plugin")?;
     }
+    Ok(())
+}
+
+/// `cargo xtask eval drums --tune --split val`: the timing compensation calibrated where it
+/// acts. Per class, the median signed error (note − onset) of the matched notes through the
+/// plugin's path, with the card's current compensation applied, is added to the card's
+/// `onset_offset_ms` (the export measures it on the PyTorch path, whose frame times sit a few
+/// milliseconds from where the runner's hop ends place the notes).
+fn calibrate_timing(opts: &EvalOptions, card: &ModelCard, counts: &[OnsetCounts]) -> Result<()> {
+    let path = opts.model_dir.join("card.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let old: Vec<f64> = json["onset_offset_ms"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+        .unwrap_or_else(|| vec![0.0; card.classes.len()]);
+    let mut new = Vec::new();
+    println!("{:<8} {:>10} {:>12} {:>10} {:>8}", "class", "offset ms", "median err", "new ms", "notes");
+    for (c, name) in card.classes.iter().enumerate() {
+        let mut e = counts[c].errors.clone();
+        e.sort_by(f64::total_cmp);
+        let was = old.get(c).copied().unwrap_or(0.0);
+        let median = if e.is_empty() { 0.0 } else { e[e.len() / 2] * 1000.0 };
+        let now = ((was + median) * 100.0).round() / 100.0;
+        println!("{name:<8} {was:>10.2} {median:>+12.2} {now:>10.2} {:>8}", e.len());
+        new.push(now);
+    }
+    json["onset_offset_ms"] = serde_json::json!(new);
+    json["onset_offset_rule"] = serde_json::json!(format!(
+        "per class the median signed error (note - onset, ms) of the matched notes through the plugin's path (`cargo xtask eval drums --tune --data {} --split {}`); the plugin places each note this much earlier (and reports that much more latency)",
+        opts.data.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        opts.split
+    ));
+    std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")?;
+    println!("timing compensation written to {}", path.display());
     Ok(())
 }
 

@@ -48,10 +48,10 @@ def write_readme(model_dir: str, card: dict) -> None:
         + ", ".join(f"{c} → {card['classes'][k]}" for c, k in zip(card["components"], card["component_class"]))
         + f"); default GM keys {card['default_keys']}.",
         f"- Peak picking ({card['picker']['rule']}): floor {card['picker']['floor']}, gap {card['picker']['gap_frames']} frames; "
-        "thresholds tuned on the val drum stems (" + ", ".join(f"{c} {t:.2f}" for c, t in zip(card["classes"], card["thresholds"])) + ").",
+        "thresholds tuned on " + card.get("threshold_tuning", {}).get("rule", "the val drum stems").split(" on ", 1)[-1].rstrip(")").split(" (")[0] + " (" + ", ".join(f"{c} {t:.2f}" for c, t in zip(card["classes"], card["thresholds"])) + ").",
         *(
             [
-                "- Timing: on the val drum stems the picker places onsets late by (median, ms) "
+                ("- Timing: through the plugin's path on the val drum stems the notes land late by (median, ms) " if "plugin's path" in card.get("onset_offset_rule", "") else "- Timing: on the val drum stems the picker places onsets late by (median, ms) ")
                 + ", ".join(f"{c} {o:+.1f}" for c, o in zip(card["classes"], card["onset_offset_ms"]))
                 + "; the plugin places each note that much earlier and reports the largest as extra latency."
             ]
@@ -77,7 +77,7 @@ def write_readme(model_dir: str, card: dict) -> None:
         "",
         "## Evaluation",
         "",
-        (f"Val drum stems (tuned thresholds): onset F " + ", ".join(f"{c} {val.get(f'f.{c}', float('nan')):.3f}" for c in CLASSES) + ".")
+        (("Selection songs (training kits held out of training: " + card["threshold_tuning"]["rule"].split("held out of training: ", 1)[-1].rstrip(")") + "; tuned thresholds): onset F " if "held out of training" in card.get("threshold_tuning", {}).get("rule", "") else "Val drum stems (tuned thresholds): onset F ") + ", ".join(f"{c} {val.get(f'f.{c}', float('nan')):.3f}" for c in CLASSES) + ".")
         if val
         else "No val scores: an adapted model is trained without labels (see the before/after figures of its base model's README).",
         "",
@@ -95,6 +95,7 @@ def write_readme(model_dir: str, card: dict) -> None:
             "| source | " + " | ".join(CLASSES) + " |\n|---|" + "---|" * len(CLASSES),
             "| drum stems | " + " | ".join(f"{pm.get(f'f.{c}', float('nan')):.3f}" for c in CLASSES) + " |",
             "| full mixes | " + " | ".join(f"{pm.get(f'f.mix.{c}', float('nan')):.3f}" for c in CLASSES) + " |",
+            *(["| full mixes, the separator's drum stem first | " + " | ".join(f"{pm.get(f'f.sep.{c}', float('nan')):.3f}" for c in CLASSES) + " |"] if "f.sep.kick" in pm else []),
             "",
             f"Timing |error| of matched kick/snare/hi-hat notes: median {pm['timing_ms.median']:.1f} ms, 95th percentile {pm['timing_ms.p95']:.1f} ms (mean signed {pm['timing_ms.mean_signed']:+.1f} ms, {pm['timing.matched']} notes).",
             "",

@@ -50,9 +50,15 @@ pub fn rendered_song(rate: u32, seconds: f64) -> [Vec<f32>; 2] {
 /// A nice-plug CLAP state (a little-endian u64 length, then the JSON) with the persisted
 /// field `field` set to the string `value`, as a host would restore it.
 pub fn state_with_field(saved: &[u8], field: &str, value: &str) -> Vec<u8> {
+    state_with_json_field(saved, field, &serde_json::to_string(value).expect("a JSON string"))
+}
+
+/// Like [`state_with_field`] for a field of any type: `json` is the value's JSON text (`true`
+/// for a persisted `AtomicBool`).
+pub fn state_with_json_field(saved: &[u8], field: &str, json: &str) -> Vec<u8> {
     let mut state: serde_json::Value = serde_json::from_slice(&saved[8..]).expect("a nice-plug state");
     // Persisted fields are stored as their own JSON text.
-    state["fields"][field] = serde_json::Value::String(serde_json::to_string(value).expect("a JSON string"));
+    state["fields"][field] = serde_json::Value::String(json.into());
     let json = serde_json::to_vec(&state).expect("state JSON");
     let mut blob = (json.len() as u64).to_le_bytes().to_vec();
     blob.extend(json);

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use suite_tests::{plugin_library, state_with_field};
+use suite_tests::{plugin_library, state_with_field, state_with_json_field};
 use xtask::audio::Audio;
 use xtask::host::{PluginHost, RenderOptions};
 use xtask::models::drums::{abs_quantile_ms, OnsetCounts};
@@ -21,25 +21,28 @@ fn plugin() -> PluginHost {
     PluginHost::load(&plugin_library("drum-transcriber"), None).expect("drum transcriber loads")
 }
 
+/// The first training-timbre song (seeds 3, 4, …) of `seconds` with at least 8 kicks and 8
+/// snares: its drum stem or (`mix`) its whole mix, at RATE, and its hits (seconds, class).
+fn drum_song(seconds: f64, mix: bool) -> (Audio, Vec<(f64, &'static str)>) {
+    let dir = Path::new(xtask::dataset::render::SF2_DIR);
+    for seed in 3.. {
+        if let Some((whole, stem, hits)) =
+            xtask::dataset::render_drum_mix(seed, seconds, RATE, dir).expect("render (needs the training SoundFonts)")
+        {
+            if hits.iter().filter(|h| h.1 == "kick").count() >= 8 && hits.iter().filter(|h| h.1 == "snare").count() >= 8
+            {
+                let [l, r] = if mix { whole } else { stem };
+                return (Audio { sample_rate: RATE, channels: vec![l, r] }, hits);
+            }
+        }
+    }
+    unreachable!()
+}
+
 /// 16 s of a training-timbre song's drum stem and its hits (seconds, class).
 fn drums() -> &'static (Audio, Vec<(f64, &'static str)>) {
     static SONG: OnceLock<(Audio, Vec<(f64, &'static str)>)> = OnceLock::new();
-    SONG.get_or_init(|| {
-        let dir = Path::new(xtask::dataset::render::SF2_DIR);
-        for seed in 3.. {
-            if let Some((stem, hits)) =
-                xtask::dataset::render_drum_song(seed, 16.0, RATE, dir).expect("render (needs the training SoundFonts)")
-            {
-                if hits.iter().filter(|h| h.1 == "kick").count() >= 8
-                    && hits.iter().filter(|h| h.1 == "snare").count() >= 8
-                {
-                    let [l, r] = stem;
-                    return (Audio { sample_rate: RATE, channels: vec![l, r] }, hits);
-                }
-            }
-        }
-        unreachable!()
-    })
+    SONG.get_or_init(|| drum_song(16.0, false))
 }
 
 fn ons(midi: &[MidiOut]) -> Vec<(u64, u8, u8)> {
@@ -171,25 +174,10 @@ fn a_bad_model_folder_passes_audio_and_garbage_input_gives_finite_output() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A training-timbre song's whole mix with drums in it, its drum stem and the drum hits.
+/// A training-timbre song's whole mix (12 s) with drums in it, and the drum hits.
 fn mix() -> &'static (Audio, Vec<(f64, &'static str)>) {
     static SONG: OnceLock<(Audio, Vec<(f64, &'static str)>)> = OnceLock::new();
-    SONG.get_or_init(|| {
-        let dir = Path::new(xtask::dataset::render::SF2_DIR);
-        for seed in 3.. {
-            if let Some((mix, _, hits)) =
-                xtask::dataset::render_drum_mix(seed, 12.0, RATE, dir).expect("render (needs the training SoundFonts)")
-            {
-                if hits.iter().filter(|h| h.1 == "kick").count() >= 8
-                    && hits.iter().filter(|h| h.1 == "snare").count() >= 8
-                {
-                    let [l, r] = mix;
-                    return (Audio { sample_rate: RATE, channels: vec![l, r] }, hits);
-                }
-            }
-        }
-        unreachable!()
-    })
+    SONG.get_or_init(|| drum_song(12.0, true))
 }
 
 /// F of kick and snare notes against the hits.
@@ -210,14 +198,9 @@ fn full_mix_mode_transcribes_the_separators_drum_stem_on_time() {
     let mut plain = plugin();
     let a = plain.render(input, &opts).unwrap();
     // The persisted setting, as the editor's checkbox stores it (JSON `true`).
-    let saved = plain.save_state();
-    let mut state: serde_json::Value = serde_json::from_slice(&saved.unwrap()[8..]).unwrap();
-    state["fields"]["separate-first"] = serde_json::Value::String("true".into());
-    let json = serde_json::to_vec(&state).unwrap();
-    let mut blob = (json.len() as u64).to_le_bytes().to_vec();
-    blob.extend(json);
+    let saved = plain.save_state().unwrap();
     let mut sep = plugin();
-    sep.load_state(&blob).unwrap();
+    sep.load_state(&state_with_json_field(&saved, "separate-first", "true")).unwrap();
     let b = sep.render(input, &opts).unwrap();
     let sep_ms = (b.latency - a.latency) as f64 * 1000.0 / RATE as f64;
     assert!(b.latency > a.latency && b.latency as f64 * 1000.0 / RATE as f64 <= 250.0, "separator adds {sep_ms:.1} ms");

@@ -240,6 +240,14 @@ impl SeparatorTask {
         })
     }
 
+    /// Wraps `model` with gate controls at its card's defaults, for callers that never change
+    /// them (evaluation, benchmarks, the Drum Transcriber's drum stem).
+    pub fn with_card_controls(model: Model) -> Result<Self, ModelError> {
+        let fields = SeparatorFields::from_card(model.card())?;
+        let controls = Controls::new(model.card(), &fields);
+        Self::new(model, controls)
+    }
+
     /// The card's separator fields.
     pub fn fields(&self) -> &SeparatorFields {
         &self.fields

@@ -350,11 +350,6 @@ impl<T: Task> TranscriberCore<T> {
         }
     }
 
-    /// Whether the separator's drum stem feeds the transcription.
-    pub fn separates(&self) -> bool {
-        self.separation.is_some()
-    }
-
     /// Total latency in host frames (report it to the host): the separator's (when it runs
     /// first), the drum runner's and the timing compensation's.
     pub fn latency(&self) -> usize {

@@ -22,7 +22,7 @@ use drums_model::{DrumControls, DrumTask};
 use dsp_core::{Model, ModelCard, ModelSource, RunnerConfig};
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
-use separator_model::{Controls, SeparatorFields, SeparatorTask};
+use separator_model::SeparatorTask;
 
 use crate::core::{Compensation, NoteOut, NoteSettings, TranscriberCore, TranscriberShared, CLASSES};
 use crate::params::{TranscriberParams, CARD_CLASSES};
@@ -109,23 +109,20 @@ impl DrumTranscriber {
         let controls = task.controls();
         let (add, extra) = task.fields().timing_compensation(CLASSES, cfg.host_rate as f32);
         let comp = Compensation::new(&add, extra);
-        if self.params.separate_first.load(Ordering::Relaxed) {
-            match self.separator_task() {
-                Ok(sep) => {
-                    let core = TranscriberCore::with_separation(task, sep, cfg, self.shared.clone(), comp)
-                        .map_err(|e| e.to_string())?;
-                    self.set_status(format!("{status}; separating the drums first"));
-                    return Ok((core, controls));
-                }
-                Err(e) => {
-                    // The drum track itself is still transcribed; the editor says why not the stem.
-                    let core = TranscriberCore::new(task, cfg, self.shared.clone(), comp).map_err(|e| e.to_string())?;
-                    self.set_status(format!("{status}; not separating the drums first: {e}"));
-                    return Ok((core, controls));
-                }
-            }
+        // Without the separator the input itself is still transcribed; the editor says why.
+        let (separator, status) = match self.params.separate_first.load(Ordering::Relaxed) {
+            false => (None, status),
+            true => match self.separator_task() {
+                Ok(sep) => (Some(sep), format!("{status}; separating the drums first")),
+                Err(e) => (None, format!("{status}; not separating the drums first: {e}")),
+            },
+        };
+        let shared = self.shared.clone();
+        let core = match separator {
+            Some(sep) => TranscriberCore::with_separation(task, sep, cfg, shared, comp),
+            None => TranscriberCore::new(task, cfg, shared, comp),
         }
-        let core = TranscriberCore::new(task, cfg, self.shared.clone(), comp).map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?;
         self.set_status(status);
         Ok((core, controls))
     }
@@ -135,9 +132,7 @@ impl DrumTranscriber {
             self.separator = Some(Self::load_separator()?);
         }
         let model = self.separator.as_ref().ok_or("no separator")?;
-        let card = model.card().clone();
-        let fields = SeparatorFields::from_card(&card).map_err(|e| format!("separator card: {e}"))?;
-        SeparatorTask::new(model.fork().map_err(|e| e.to_string())?, Controls::new(&card, &fields))
+        SeparatorTask::with_card_controls(model.fork().map_err(|e| e.to_string())?)
             .map_err(|e| format!("separator: {e}"))
     }
 

@@ -238,33 +238,28 @@ pub fn default_out(root: &Path, name: &str) -> PathBuf {
 /// Composes and renders one training-timbre song in memory (for tests and demos): the stereo
 /// mix and its activity labels at [`LABEL_RATE`].
 pub fn render_song(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> Result<([Vec<f32>; 2], Vec<ActivityRow>)> {
-    let set = TimbreSet::training(sf2_dir)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut song = compose::compose(&mut rng, seconds);
-    let frames = (seconds * rate as f64).round() as usize;
-    let r = render::render(&mut song, &set, rate, frames, &Augment::default(), &mut rng)?;
+    let (_, r) = compose_and_render(seed, seconds, rate, sf2_dir)?;
     Ok((r.mix, r.activity))
 }
 
-/// A drum stem and its hits: (onset seconds, class name as in `drum_onsets`), in time order.
-pub type DrumSong = ([Vec<f32>; 2], Vec<(f64, &'static str)>);
-
-/// Composes and renders one training-timbre song and returns its drum stem with every drum hit
-/// in it, for tests and demos; `None` when the song has no drums.
-pub fn render_drum_song(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> Result<Option<DrumSong>> {
-    Ok(render_drum_mix(seed, seconds, rate, sf2_dir)?.map(|(_, stem, hits)| (stem, hits)))
-}
-
-/// A whole stereo mix with its drum stem and hits: (mix, drum stem, hits).
-pub type DrumMix = ([Vec<f32>; 2], [Vec<f32>; 2], Vec<(f64, &'static str)>);
-
-/// Like [`render_drum_song`], with the song's whole stereo mix first.
-pub fn render_drum_mix(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> Result<Option<DrumMix>> {
+/// One seeded training-timbre song, composed and rendered without augmentation.
+fn compose_and_render(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> Result<(compose::Song, render::Rendered)> {
     let set = TimbreSet::training(sf2_dir)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut song = compose::compose(&mut rng, seconds);
     let frames = (seconds * rate as f64).round() as usize;
     let r = render::render(&mut song, &set, rate, frames, &Augment::default(), &mut rng)?;
+    Ok((song, r))
+}
+
+/// A whole stereo mix with its drum stem and every drum hit in it: (mix, drum stem, hits as
+/// onset seconds and class name as in `drum_onsets`, in time order).
+pub type DrumMix = ([Vec<f32>; 2], [Vec<f32>; 2], Vec<(f64, &'static str)>);
+
+/// Composes and renders one training-timbre song and returns its mix, its drum stem and its
+/// drum hits, for tests and demos; `None` when the song has no drums.
+pub fn render_drum_mix(seed: u64, seconds: f64, rate: u32, sf2_dir: &Path) -> Result<Option<DrumMix>> {
+    let (song, r) = compose_and_render(seed, seconds, rate, sf2_dir)?;
     let Some(stem) = r.stems.into_iter().next().flatten() else { return Ok(None) };
     let mut hits: Vec<(f64, &'static str)> = song
         .tracks

@@ -38,9 +38,7 @@ impl ModelTools for Separator {
 
     /// The task the plugin runs, with the card's gate settings.
     fn runner_cost(&self, model: Model) -> Result<Option<(f64, usize)>> {
-        let fields = SeparatorFields::from_card(model.card())?;
-        let controls = Controls::new(model.card(), &fields);
-        super::runner_rtf(SeparatorTask::new(model, controls)?, 20.0).map(Some)
+        super::runner_rtf(SeparatorTask::with_card_controls(model)?, 20.0).map(Some)
     }
 }
 

@@ -53,24 +53,6 @@ class OnnxMelody:
         return out
 
 
-def slider_spearman(decode, z: np.ndarray, n: int = 512) -> list:
-    """`metrics.slider_spearman` with a decode function (greedy) instead of a PyTorch model."""
-    from scipy.stats import spearmanr
-
-    z = z[:n]
-    out = []
-    for k in range(len(ATTRIBUTES)):
-        lo, hi = np.percentile(z[:, k], [5, 95])
-        pos = np.linspace(lo, hi, metrics.SLIDER_POSITIONS)
-        zz = np.repeat(z[:, None, :], metrics.SLIDER_POSITIONS, axis=1).copy()
-        zz[:, :, k] = pos[None, :]
-        a = attributes(decode(zz.reshape(-1, z.shape[1])))[:, k].reshape(len(z), metrics.SLIDER_POSITIONS)
-        a = a - a.mean(axis=1, keepdims=True)
-        rho = spearmanr(np.tile(np.arange(metrics.SLIDER_POSITIONS), len(z)), a.reshape(-1)).statistic
-        out.append(float(0.0 if np.isnan(rho) else rho))
-    return out
-
-
 def notes(tokens: np.ndarray):
     """A measure's notes as (onset tick, length in ticks, pitch token)."""
     out = []
@@ -173,7 +155,7 @@ def main(argv=None):
     m["interp"] = float(np.mean([m[f"interp.{n}"] for n in ATTRIBUTES]))
     m["mig"] = metrics.mig(z, attrs)
     m["mig_ceiling"] = metrics.mig_ceiling(attrs)
-    for rho, name in zip(slider_spearman(model.decode, z), ATTRIBUTES):
+    for rho, name in zip(metrics.slider_spearman_of(model.decode, z), ATTRIBUTES):
         m[f"spearman.{name}"] = rho
     gen = generate(model, a.generated)
     mg = mgeval(gen, t[: a.generated])

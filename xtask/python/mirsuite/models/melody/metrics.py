@@ -75,6 +75,12 @@ def mig_ceiling(a: np.ndarray, free: int = 28, seed: int = 0) -> float:
 def slider_spearman(model, z: np.ndarray, dev, dims=range(len(ATTRIBUTES)), n: int = 512) -> list:
     """Per regularized dim k (attribute k): Spearman's ρ of slider position against the decoded
     attribute (each measure's mean removed)."""
+    return slider_spearman_of(lambda zz: decode(model, zz, dev), z, dims, n)
+
+
+def slider_spearman_of(decode_fn, z: np.ndarray, dims=range(len(ATTRIBUTES)), n: int = 512) -> list:
+    """`slider_spearman` with any greedy decoder `decode_fn(z) -> tokens` (e.g. the exported
+    graphs)."""
     z = z[:n]
     out = []
     for k in dims:
@@ -82,7 +88,7 @@ def slider_spearman(model, z: np.ndarray, dev, dims=range(len(ATTRIBUTES)), n: i
         pos = np.linspace(lo, hi, SLIDER_POSITIONS)
         zz = np.repeat(z[:, None, :], SLIDER_POSITIONS, axis=1).copy()
         zz[:, :, k] = pos[None, :]
-        a = attributes(decode(model, zz.reshape(-1, z.shape[1]), dev))[:, k].reshape(len(z), SLIDER_POSITIONS)
+        a = attributes(decode_fn(zz.reshape(-1, z.shape[1])))[:, k].reshape(len(z), SLIDER_POSITIONS)
         a = a - a.mean(axis=1, keepdims=True)
         rho = spearmanr(np.tile(np.arange(SLIDER_POSITIONS), len(z)), a.reshape(-1)).statistic
         out.append(float(0.0 if np.isnan(rho) else rho))

@@ -43,15 +43,12 @@ pub const RATES: [u32; 6] = [22_050, 44_100, 48_000, 88_200, 96_000, 192_000];
 /// overlap-add peaks, and still catches a processor that blows up.
 pub const MAX_GAIN: f32 = 32.0;
 
-/// What one session found.
+/// What a session counted, and (summed) a plugin's run: one struct, flattened into both
+/// reports' JSON.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SessionReport {
-    /// Session index within the plugin's run.
-    pub session: u64,
-    /// Failed checks, each a sentence with the frame or parameter it happened at.
-    pub failures: Vec<String>,
+pub struct Counts {
     /// Activations (each at its own rate, block size and mode).
-    pub activations: u32,
+    pub activations: u64,
     /// Process calls.
     pub blocks: u64,
     /// Frames processed.
@@ -68,6 +65,32 @@ pub struct SessionReport {
     pub reproductions: u64,
     /// Missing or corrupt model folders loaded (the plugin must pass audio).
     pub bad_models: u64,
+}
+
+impl std::ops::AddAssign<&Counts> for Counts {
+    fn add_assign(&mut self, o: &Counts) {
+        self.activations += o.activations;
+        self.blocks += o.blocks;
+        self.frames += o.frames;
+        self.param_events += o.param_events;
+        self.note_events += o.note_events;
+        self.conversions += o.conversions;
+        self.bad_states += o.bad_states;
+        self.reproductions += o.reproductions;
+        self.bad_models += o.bad_models;
+    }
+}
+
+/// What one session found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SessionReport {
+    /// Session index within the plugin's run.
+    pub session: u64,
+    /// Failed checks, each a sentence with the frame or parameter it happened at.
+    pub failures: Vec<String>,
+    /// What the session did.
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
@@ -84,23 +107,8 @@ pub struct PluginSummary {
     /// Sessions whose child process died (panic, abort, signal).
     pub crashes: u64,
     /// Totals over the sessions.
-    pub activations: u64,
-    /// Process calls.
-    pub blocks: u64,
-    /// Frames processed.
-    pub frames: u64,
-    /// Parameter events sent.
-    pub param_events: u64,
-    /// Note events sent.
-    pub note_events: u64,
-    /// Parameter text round trips.
-    pub conversions: u64,
-    /// Bad state blobs offered.
-    pub bad_states: u64,
-    /// State reproductions checked.
-    pub reproductions: u64,
-    /// Missing or corrupt model folders loaded.
-    pub bad_models: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Wall-clock seconds.
     pub seconds: f64,
     /// Each kind of failure (at most 20 kinds) with its first message and a replay command.
@@ -113,15 +121,7 @@ impl PluginSummary {
         if !r.failures.is_empty() {
             self.failed_sessions += 1;
         }
-        self.activations += r.activations as u64;
-        self.blocks += r.blocks;
-        self.frames += r.frames;
-        self.param_events += r.param_events;
-        self.note_events += r.note_events;
-        self.conversions += r.conversions;
-        self.bad_states += r.bad_states;
-        self.reproductions += r.reproductions;
-        self.bad_models += r.bad_models;
+        self.counts += &r.counts;
         // One example per kind of failure (the message without its numbers), with a command
         // that replays the session.
         for f in &r.failures {
@@ -377,7 +377,7 @@ fn check_conversions(host: &mut PluginHost, specs: &[ParamRange], rng: &mut ChaC
             values.push(if p.stepped { v.round() } else { v });
         }
         for v in values {
-            r.conversions += 1;
+            r.counts.conversions += 1;
             let Some(t1) = host.value_to_text(p.id, v) else {
                 r.failures.push(format!("param {:?}: no text for value {v}", p.name));
                 continue;
@@ -429,7 +429,7 @@ fn check_bad_states(host: &mut PluginHost, specs: &[ParamRange], rng: &mut ChaCh
         blobs.push(("state with a flipped bit", flipped, false));
     }
     for (what, blob, must_refuse) in blobs {
-        r.bad_states += 1;
+        r.counts.bad_states += 1;
         let loaded = host.load_state(&blob).is_ok();
         if must_refuse && loaded {
             r.failures.push(format!("the plugin accepted a {what} ({} bytes)", blob.len()));
@@ -838,7 +838,7 @@ fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf], r: &mut SessionRepor
         let dir = &bad_dirs[rng.gen_range(0..bad_dirs.len())];
         if let Some(state) = with_model_dir(&host.save_state()?, dir) {
             host.load_state(&state).map_err(|e| anyhow!("a state naming the model folder {}: {e:#}", dir.display()))?;
-            r.bad_models += 1;
+            r.counts.bad_models += 1;
             let rate = RATES[rng.gen_range(0..RATES.len())];
             let (blocks, fails) =
                 render_fixed(&mut host, rate, 512, rng.gen(), rate as usize / 2, Some(SignalKind::Chirp))?;
@@ -883,7 +883,7 @@ fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf], r: &mut SessionRepor
             .map_err(|e| anyhow!("activation at {rate} Hz, max block {max} failed: {e}"))?;
         host.service_main_thread();
         host.take_restart_request();
-        r.activations += 1;
+        r.counts.activations += 1;
         let latency = current_latency(&mut host);
         let mut processor = processor.start_processing().map_err(|e| anyhow!("start_processing failed: {e}"))?;
         let mut io = Io::new(&host, max);
@@ -910,7 +910,7 @@ fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf], r: &mut SessionRepor
                         let v = if p.stepped { v.round() } else { v };
                         let time = rng.gen_range(0..n) as u32;
                         io.in_events.push(&ParamValueEvent::new(time, ClapId::new(p.id), Pckn::match_all(), v));
-                        r.param_events += 1;
+                        r.counts.param_events += 1;
                     }
                 }
                 if ramp.is_none() && rng.gen_bool(0.05) {
@@ -934,7 +934,7 @@ fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf], r: &mut SessionRepor
                         let x = if p.stepped { x.round() } else { x };
                         let t = (f - rp.done) as u32;
                         io.in_events.push(&ParamValueEvent::new(t, ClapId::new(p.id), Pckn::match_all(), x));
-                        r.param_events += 1;
+                        r.counts.param_events += 1;
                         f += 32;
                     }
                     rp.done += n;
@@ -954,7 +954,7 @@ fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf], r: &mut SessionRepor
                     let vel = rng.gen_range(0.0..=1.0);
                     io.in_events.push(&NoteOnEvent::new(time, Pckn::new(0u16, ch, key, Match::All), vel));
                 }
-                r.note_events += 1;
+                r.counts.note_events += 1;
             }
             process_block(
                 &mut processor,
@@ -969,8 +969,8 @@ fn run_session(lib: &Path, seed: u64, bad_dirs: &[PathBuf], r: &mut SessionRepor
                 false,
             );
             transport.advance(n, rate);
-            r.blocks += 1;
-            r.frames += n as u64;
+            r.counts.blocks += 1;
+            r.counts.frames += n as u64;
             steady += n as u64;
             if done <= save_at && save_at < done + n && saved.is_none() {
                 saved = Some((host.save_state()?, mode));
@@ -1097,7 +1097,7 @@ fn reproduce(
     seed: u64,
     r: &mut SessionReport,
 ) -> Result<()> {
-    r.reproductions += 1;
+    r.counts.reproductions += 1;
     host.load_state(state).map_err(|e| anyhow!("the plugin refused a state it saved mid-session: {e:#}"))?;
     let mut fresh = PluginHost::load(lib, None)?;
     fresh.load_state(state).map_err(|e| anyhow!("a fresh instance refused the saved state: {e:#}"))?;
@@ -1143,13 +1143,13 @@ pub fn print_table(rows: &[PluginSummary]) {
             s.sessions,
             s.failed_sessions,
             s.crashes,
-            s.blocks,
-            s.frames,
-            s.param_events,
-            s.conversions,
-            s.bad_states,
-            s.reproductions,
-            s.bad_models,
+            s.counts.blocks,
+            s.counts.frames,
+            s.counts.param_events,
+            s.counts.conversions,
+            s.counts.bad_states,
+            s.counts.reproductions,
+            s.counts.bad_models,
             s.seconds
         );
     }

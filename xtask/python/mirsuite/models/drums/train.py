@@ -26,8 +26,9 @@ the held-out test kits).
 
 `--teacher RUN` is the student-teacher variant (the research's unlabeled-data idea): a trained
 run (the unsupervised DrummerNet) labels every crop on the fly and the student learns its soft
-activations (`--teacher-weight` × the relative L1 distance; no labels), optionally on more
-varied audio than the teacher saw (`--speed`, `--tilt`).
+class activations as soft labels of the supervised variant's loss (`--teacher-weight` × that
+BCE; no renderer labels), optionally on more audio (`--extra`) and more varied audio than the
+teacher saw (`--speed`, `--tilt`).
 
 `--adapt DIR` fine-tunes an exported model (`--init`, default models/drums/weights.pt) on a
 folder of unlabeled drum recordings: the rebuild loss (with the training kits, or the user's
@@ -104,6 +105,7 @@ def build(args):
             for p in teacher.parameters():
                 p.requires_grad_(False)
             model.__dict__["teacher"] = teacher.eval()
+            model.__dict__["distil"] = True
     n = int(0.5 * RATE)
     model.register_buffer("templates", data.load_kit(args.kit, n) if args.kit else load_templates(args.templates), persistent=False)
     model.cqt = OnsetCQT()
@@ -145,10 +147,26 @@ def loss(model, batch):
         with torch.no_grad():
             tl, _ = teacher(feat)
             ta = activations(tl, teacher.log_gain, teacher.lookahead)
-        # Relative L1 to the teacher's activations: 1 when the student has moved as far as the
-        # activations themselves are large.
-        total = total + model.teacher_weight * (act - ta).abs().sum() / ta.abs().sum().clamp(min=1e-6)
+        if model.__dict__.get("distil"):
+            # Student-teacher from scratch: the teacher's class activations (each at most 1) are
+            # soft labels for the supervised loss. A relative L1 on the activations gave a
+            # student that starts all-"nothing" no gradient at all (sparsemax is flat outside
+            # its support: the loss sat at exactly 1.0); the label loss' logit term has one.
+            total = total + model.teacher_weight * label_loss(act, logits[:, :, model.lookahead :], class_activations(ta), model.pos_weight)
+        else:
+            # --adapt: relative L1 to the base model's activations (the student starts from the
+            # base model's weights): 1 when it has moved as far as the activations are large.
+            total = total + model.teacher_weight * (act - ta).abs().sum() / ta.abs().sum().clamp(min=1e-6)
     return total
+
+
+def class_activations(act):
+    """Component activations [B, K, T] → class activations [B, classes, T] (each the sum of its
+    components', clamped to at most 1)."""
+    out = act.new_zeros(act.shape[0], max(COMPONENT_CLASS) + 1, act.shape[2])
+    for k, c in enumerate(COMPONENT_CLASS):
+        out[:, c] = out[:, c] + act[:, k]
+    return out.clamp(max=1.0)
 
 
 def label_loss(act, z, labels, pos_weight):
@@ -158,9 +176,7 @@ def label_loss(act, z, labels, pos_weight):
     never come back: the same BCE on sigmoid(class logit − "nothing" logit) keeps every class
     alive (the class logit is the largest of its components')."""
     t = z.shape[2]
-    cls = torch.zeros_like(labels)
-    for k, c in enumerate(COMPONENT_CLASS):
-        cls[:, c] = cls[:, c] + act[:, k]
+    cls = class_activations(act)
     near = F.max_pool1d(labels, 3, 1, 1) - labels  # 1 beside an onset frame
     w = (1.0 - near) * (1.0 + (pos_weight - 1.0) * labels)
     w[:, :, :SPARSE_HALF] = 0.0

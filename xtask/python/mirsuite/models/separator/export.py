@@ -99,6 +99,27 @@ def tune_thresholds(model, songs, median=DEFAULT_MEDIAN):
     return best, best_f1, table
 
 
+def train_command(a) -> str:
+    init = f" --init {a.init}" if a.init else ""
+    return (
+        f"cargo xtask train separator --data {a.data} --steps {a.steps} --batch {a.batch} --lr {a.lr} --seed {a.seed} "
+        f"--crop {a.crop} --remix {a.remix} --silence {a.silence} --act-weight {a.act_weight}{init} --out {a.out}"
+    )
+
+
+def training_stages(targs) -> list:
+    """The training arguments of every stage that made the run's weights, first stage first: a
+    run started with `--init RUN/best.pt` continues the run whose checkpoint that is."""
+    stages = [targs]
+    while stages[0].init:
+        path = stages[0].init
+        if not os.path.exists(path):
+            raise SystemExit(f"{path} (the --init of {stages[0].out}) is missing: the card could not say how its weights were trained")
+        prev = torch.load(path, map_location="cpu", weights_only=False)["args"]
+        stages.insert(0, argparse.Namespace(**prev))
+    return stages
+
+
 def spec(name, shape):
     return {"name": name, "shape": list(shape)}
 
@@ -141,6 +162,7 @@ def main(argv=None):
     thresholds, thresholds_f1, tuning = tune_thresholds(model, val)
     val_scores = metrics.quick_scores(model, val, torch.device("cpu"))
     mpf = macs_per_frame(model)
+    stages = training_stages(targs)
     old = cards.load(args.out, missing_ok=True)
     card = {
         "name": "separator",
@@ -167,8 +189,9 @@ def main(argv=None):
         "gmac_per_second": mpf * RATE / HOP / 1e9,
         "data": {"dataset": data, "info": json.load(open(os.path.join(data, "dataset.json"))).get("command")},
         "training": {
-            "command": f"cargo xtask train separator --data {targs.data} --steps {targs.steps} --batch {targs.batch} --lr {targs.lr} --seed {targs.seed} --crop {targs.crop} --remix {targs.remix} --silence {targs.silence} --act-weight {targs.act_weight} --out {args.run}",
-            "steps": targs.steps,
+            "command": " && ".join(train_command(a) for a in stages),
+            "steps": sum(a.steps for a in stages),
+            "stages": len(stages),
             "validation": state.get("metrics"),
         },
         # The evaluation (`cargo xtask eval separator`) adds its tables under metrics.eval.

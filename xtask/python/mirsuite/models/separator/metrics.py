@@ -245,7 +245,7 @@ def main(argv=None):
     for k, s in enumerate(CLASSES):
         metrics[f"activity_f1.{s}"] = f1(P[k], L[k])
     metrics["songs"] = len(songs)
-    out = {"model": "separator", "split": args.split, "data": args.data, "metrics": metrics}
+    out = {"model": "separator", "split": args.split, "data": args.data, "baseline": args.umx, "metrics": metrics}
     with open(args.json, "w") as f:
         json.dump(out, f, indent=1)
     print(table(metrics, systems))

@@ -16,6 +16,14 @@ def _table(m: dict) -> str:
     return head + "\n" + "\n".join(rows) + f"\n\nActivity-head F1 (the gate vs. the labels): {f1}."
 
 
+def _rel(path, model_dir: str) -> str:
+    """A path inside the repository (two levels above the model folder) relative to its root."""
+    if not path or not os.path.isabs(path):
+        return path
+    root = os.path.dirname(os.path.dirname(os.path.abspath(model_dir)))
+    return os.path.relpath(path, root) if os.path.commonpath([path, root]) == root else path
+
+
 def write_readme(model_dir: str, card: dict) -> None:
     ev = card.get("metrics", {}).get("eval", {})
     parts = [
@@ -55,11 +63,14 @@ def write_readme(model_dir: str, card: dict) -> None:
         "crops are remixed from independent songs, and sources are left out at random so the gate learns silence.",
         "",
         "## Training",
-        f"`{card['training']['command']}` ({card['training']['steps']} steps, CPU, 2 threads). "
+        f"`{card['training']['command']}` ({card['training']['steps']} steps"
+        + (f" in {card['training']['stages']} stages, each continuing from the previous stage's best.pt with a fresh one-cycle schedule" if card["training"].get("stages", 1) > 1 else "")
+        + ", CPU). "
         "Multitask loss: the MSE between each source's masked mixture magnitude and the source's magnitude, normalized by the "
         "mixture power, plus the activity BCE weighted by `--act-weight` (IASS). "
-        "The `umx` baseline of the evaluation is the same command with `--arch umx --out runs/separator-umx` (same data, "
-        "steps, batch and seed). With a GPU lent, add `--device cuda` (and raise `--batch`/`--steps`: the recipe is the same, "
+        "The `umx` baseline of the evaluation is the same command with `--arch umx` and its own run folders (`runs/separator-umx`"
+        + (", continued the same way" if card["training"].get("stages", 1) > 1 else "")
+        + "): same data, steps, batch and seeds. With a GPU lent, add `--device cuda` (and raise `--batch`/`--steps`: the recipe is the same, "
         "only faster).",
         "",
         "## Evaluation",
@@ -70,7 +81,7 @@ def write_readme(model_dir: str, card: dict) -> None:
         m = out["metrics"]
         parts += [
             "",
-            f"### {split} split ({m.get('songs')} songs of `{out['data']}`)",
+            f"### {split} split ({m.get('songs')} songs of `{_rel(out['data'], model_dir)}`)",
             "",
             "SDR in dB (BSSEval v4 via museval, each stem scored against mix − stem, median over 1 s frames and songs) / "
             "leakage in dB (the estimate's energy in 100 ms frames where the stem is silent, relative to the mixture's):",
@@ -82,8 +93,12 @@ def write_readme(model_dir: str, card: dict) -> None:
         "Scores on unseen SoundFonts flatter a model; the `real` split (recorded instruments: freepats, real Hydrogen kits) "
         "is the one to judge it by.",
         "",
-        "Reproduce: `cargo xtask eval separator --data data/sep --split test --baseline runs/separator-umx` "
-        "(and `--split real`).",
+        "Reproduce: "
+        + "; ".join(
+            f"`cargo xtask eval separator --data {_rel(out['data'], model_dir)} --split {split}" + (f" --baseline {_rel(out['baseline'], model_dir)}" if out.get("baseline") else "") + "`"
+            for split, out in ev.items()
+        )
+        + ".",
         "",
         "## Licence",
         card["license"],

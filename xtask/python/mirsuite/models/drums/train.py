@@ -105,13 +105,14 @@ def build(args):
             for p in teacher.parameters():
                 p.requires_grad_(False)
             model.__dict__["teacher"] = teacher.eval()
-            model.__dict__["distil"] = True
     n = int(0.5 * RATE)
     model.register_buffer("templates", data.load_kit(args.kit, n) if args.kit else load_templates(args.templates), persistent=False)
     model.cqt = OnsetCQT()
     model.onset_weight = args.onset_weight
     model.recon_weight, model.label_weight, model.pos_weight = args.recon_weight, args.label_weight, args.pos_weight
     model.teacher_weight = args.teacher_weight if (args.adapt or args.teacher) else 0.0
+    # A student trained from scratch on the teacher's soft labels (--adapt's starts from the base).
+    model.distil = bool(args.teacher) and not args.adapt
     return model
 
 
@@ -147,7 +148,7 @@ def loss(model, batch):
         with torch.no_grad():
             tl, _ = teacher(feat)
             ta = activations(tl, teacher.log_gain, teacher.lookahead)
-        if model.__dict__.get("distil"):
+        if model.distil:
             # Student-teacher from scratch: the teacher's class activations (each at most 1) are
             # soft labels for the supervised loss. A relative L1 on the activations gave a
             # student that starts all-"nothing" no gradient at all (sparsemax is flat outside
